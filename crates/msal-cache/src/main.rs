@@ -1,0 +1,3 @@
+//! `msal-cache`: see, check, repair and migrate MSAL token caches.
+
+fn main() {}

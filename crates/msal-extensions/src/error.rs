@@ -1,0 +1,261 @@
+//! The crate's one error type.
+//!
+//! Every variant names the file or store it is about and, where there is
+//! one, what to do next. The operating system's own error is never formatted
+//! into the message; it is kept as [`std::error::Error::source`] so that a
+//! caller printing the chain sees it exactly once.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A boxed error from a platform API, kept as the [`source`](std::error::Error::source).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Shorthand for `Result<T, msal_extensions::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while persisting or locking a token cache.
+///
+/// Match on the variant to decide what to do; print it (with its
+/// [`source`](std::error::Error::source) chain) to tell a person. No variant
+/// ever carries secret material: messages hold paths, names, process ids and
+/// platform error codes only.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum Error {
+    /// The store has no data yet (no cache file, no keychain item, no secret).
+    ///
+    /// This is the normal state before the first save; a token cache treats it
+    /// as an empty cache.
+    NotFound {
+        /// The file, keychain item or secret that does not exist.
+        location: String,
+    },
+    /// The platform refused to encrypt the data; nothing was written.
+    Encryption {
+        /// The store the data was meant for.
+        location: String,
+        /// What went wrong and what to do about it.
+        message: String,
+        /// The platform error, when there is one.
+        source: Option<BoxError>,
+    },
+    /// The stored data exists but could not be decrypted (wrong key, wrong
+    /// entropy, a changed user profile, or a tampered file).
+    Decryption {
+        /// The store whose data could not be decrypted.
+        location: String,
+        /// What went wrong and what to do about it.
+        message: String,
+        /// The platform error, when there is one.
+        source: Option<BoxError>,
+    },
+    /// The backend cannot be used here at all: unsupported platform, no
+    /// D-Bus session, no Secret Service provider, no keychain.
+    Unavailable {
+        /// Which backend, e.g. `"secret-service"` or `"dpapi"`.
+        backend: &'static str,
+        /// Why it is unavailable and what to do about it.
+        message: String,
+        /// The platform error, when there is one.
+        source: Option<BoxError>,
+    },
+    /// The secret store exists but is locked (a locked keyring collection or
+    /// keychain) and needs the user to unlock it.
+    StoreLocked {
+        /// The store that is locked.
+        location: String,
+        /// How to unlock it.
+        message: String,
+    },
+    /// The cross-process lock was not acquired before the deadline.
+    LockTimeout {
+        /// The lockfile that stayed held.
+        lockfile: PathBuf,
+        /// How long this process waited.
+        waited: Duration,
+        /// Who held it when we gave up, as far as the lockfile tells.
+        holder: Option<LockHolder>,
+    },
+    /// The stored data is not what it should be (not UTF-8, not JSON, wrong
+    /// types). Nothing was changed.
+    Corrupt {
+        /// The file or store holding the bad data.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An I/O operation on a file failed.
+    Io {
+        /// What was being done, e.g. `"rename temporary file over"`.
+        op: &'static str,
+        /// The file or folder it was done to.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+}
+
+/// Who holds a cross-process lock, as recorded in the lockfile.
+///
+/// Peers write `"<pid> <program>"` (Python, .NET), `"{<pid>} {<program>}"`
+/// (Go) or just `"<pid>"` (Node); all of them are understood.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHolder {
+    /// The process id recorded in the lockfile, if it had one.
+    pub pid: Option<u32>,
+    /// The program name recorded after the pid, if any.
+    pub program: Option<String>,
+    /// How long the lockfile has existed in its current form (from its
+    /// modification time), if that could be read.
+    pub held_for: Option<Duration>,
+}
+
+impl Error {
+    /// An I/O error with the operation and the path it concerns.
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io { op, path: path.into(), source }
+    }
+
+    /// The not-found error for a file path.
+    pub(crate) fn not_found(path: &Path) -> Self {
+        Error::NotFound { location: path.display().to_string() }
+    }
+
+    /// `true` for [`Error::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+}
+
+/// Adds the operation and path to an `io::Result`.
+pub(crate) trait IoResultExt<T> {
+    /// Wraps the error as [`Error::Io`].
+    fn with_path(self, op: &'static str, path: &Path) -> Result<T>;
+}
+
+impl<T> IoResultExt<T> for io::Result<T> {
+    fn with_path(self, op: &'static str, path: &Path) -> Result<T> {
+        self.map_err(|e| Error::io(op, path, e))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NotFound { location } => write!(f, "no token cache stored at {location} yet"),
+            Error::Encryption { location, message, .. } => {
+                write!(f, "could not encrypt the token cache for {location}: {message}")
+            }
+            Error::Decryption { location, message, .. } => {
+                write!(f, "could not decrypt the token cache at {location}: {message}")
+            }
+            Error::Unavailable { backend, message, .. } => {
+                write!(f, "the {backend} backend is not available: {message}")
+            }
+            Error::StoreLocked { location, message } => {
+                write!(f, "the secret store for {location} is locked: {message}")
+            }
+            Error::LockTimeout { lockfile, waited, holder } => {
+                fmt_lock_timeout(f, lockfile, *waited, holder.as_ref())
+            }
+            Error::Corrupt { location, reason } => {
+                write!(f, "the token cache at {location} is corrupt: {reason}")
+            }
+            Error::Io { op, path, .. } => write!(f, "failed to {op} {}", path.display()),
+        }
+    }
+}
+
+fn fmt_lock_timeout(
+    f: &mut fmt::Formatter<'_>,
+    lockfile: &Path,
+    waited: Duration,
+    holder: Option<&LockHolder>,
+) -> fmt::Result {
+    write!(f, "timed out after {:.1} s waiting for the lock {}", waited.as_secs_f64(), lockfile.display())?;
+    let Some(h) = holder else {
+        return write!(f, " (the holder could not be identified)");
+    };
+    match h.pid {
+        Some(pid) => write!(f, "; held by pid {pid}")?,
+        None => write!(f, "; held by a process that recorded no pid")?,
+    }
+    if let Some(p) = &h.program {
+        write!(f, " ({p})")?;
+    }
+    if let Some(d) = h.held_for {
+        write!(f, " for {:.1} s", d.as_secs_f64())?;
+    }
+    write!(
+        f,
+        "; if that process is stuck, stop it; a lockfile whose process has exited is taken over automatically"
+    )
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Encryption { source, .. }
+            | Error::Decryption { source, .. }
+            | Error::Unavailable { source, .. } => {
+                source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    /// Keeps a matching [`io::ErrorKind`] so callers working in `io::Result` can use `?`.
+    fn from(err: Error) -> io::Error {
+        let kind = match &err {
+            Error::NotFound { .. } => io::ErrorKind::NotFound,
+            Error::Io { source, .. } => source.kind(),
+            Error::LockTimeout { .. } => io::ErrorKind::TimedOut,
+            Error::Corrupt { .. } | Error::Decryption { .. } => io::ErrorKind::InvalidData,
+            Error::Unavailable { .. } => io::ErrorKind::Unsupported,
+            Error::StoreLocked { .. } => io::ErrorKind::PermissionDenied,
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn io_error_keeps_source_and_names_path() {
+        let e = Error::io("read", "/x/y", io::Error::from_raw_os_error(13));
+        assert_eq!(e.to_string(), "failed to read /x/y");
+        assert!(e.source().is_some());
+    }
+
+    #[test]
+    fn timeout_names_holder() {
+        let e = Error::LockTimeout {
+            lockfile: "/c.lockfile".into(),
+            waited: Duration::from_millis(1500),
+            holder: Some(LockHolder {
+                pid: Some(42),
+                program: Some("az".into()),
+                held_for: Some(Duration::from_secs(3)),
+            }),
+        };
+        let s = e.to_string();
+        assert!(s.contains("pid 42") && s.contains("(az)") && s.contains("3.0 s"), "{s}");
+    }
+
+    #[test]
+    fn error_is_send_sync() {
+        fn assert<T: Send + Sync + 'static>() {}
+        assert::<Error>();
+    }
+}

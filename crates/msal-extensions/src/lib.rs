@@ -1,0 +1,84 @@
+//! Keep an MSAL token cache on disk between runs, encrypted by the operating
+//! system's secret store where there is one, and shared safely by many
+//! processes at once, including programs using Microsoft's MSAL libraries in
+//! Python, .NET and Node on the same cache file.
+//!
+//! This is a Rust counterpart of Microsoft's Python package
+//! `msal-extensions` 1.3.1, compatible with it on disk and on the lockfile,
+//! without its failure modes: lost updates under contention, empty or
+//! truncated caches after a crash during a save, and a five-second stall on
+//! every leftover lockfile.
+//!
+//! # Which type do I want?
+//!
+//! | you want to | use |
+//! |---|---|
+//! | store the cache as a plain file (`0600`), never half-written | [`FilePersistence`] |
+//! | serialise read-modify-write across processes | [`CrossPlatLock`] (or [`LockOptions`] for a timeout) |
+//! | write your own backend | implement [`Persistence`] |
+//!
+//! # Design
+//!
+//! - **Nothing is lost.** Saves write a temporary file in the same folder,
+//!   flush it and rename it over the cache ([`Durability`]), so a reader
+//!   without the lock, or a crash at any instant, sees the old or the new
+//!   content in full.
+//! - **The lock is really exclusive**, against this crate and against every
+//!   MSAL peer: it honours both the lockfile's existence (Python without
+//!   portalocker, Node) and the `flock` on it (Python with portalocker, .NET,
+//!   Go), checks after locking that the path still names the file it locked,
+//!   and deletes the lockfile only while holding it. See [`lock`].
+//! - **Crashed holders do not block anyone.** A lockfile whose recorded
+//!   process is dead on this host is taken over at once; one whose holder
+//!   may be alive is never broken.
+//! - **Changes are detected by equality** of a [`ChangeToken`] (mtime in
+//!   nanoseconds, size, file identity), never by comparing a modification time
+//!   with the local clock.
+//!
+//! # Security
+//!
+//! - Files and lockfiles are created `0600` and folders `0700` whatever the
+//!   umask; a symbolic link planted at the lockfile path is refused, and one
+//!   at the cache path is replaced by the rename, never written through.
+//! - Error messages and `Debug` output hold paths, process ids and platform
+//!   codes, never cache content.
+//! - The lock is advisory: it coordinates cooperating programs and is not a
+//!   security boundary.
+//!
+//! # Platform notes
+//!
+//! Unix (Linux, macOS, the BSDs) is fully supported. Other platforms compile;
+//! every operation returns an error saying the platform is not supported.
+//!
+//! # Minimum supported Rust version
+//!
+//! 1.89, for `File::lock` and `File::try_lock`.
+//!
+//! # Example
+//!
+//! ```
+//! use msal_extensions::{CrossPlatLock, FilePersistence, Persistence};
+//! # let dir = std::env::temp_dir().join(format!("msalx-doc-crate-{}", std::process::id()));
+//! let cache = FilePersistence::new(dir.join("msal_token_cache.json"))?;
+//! let lock = CrossPlatLock::acquire(cache.lock_path())?;
+//! let text = match cache.load() {
+//!     Ok(text) => text,
+//!     Err(e) if e.is_not_found() => "{}".to_owned(),
+//!     Err(e) => return Err(e),
+//! };
+//! cache.save(&text)?;
+//! lock.release()?;
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok::<(), msal_extensions::Error>(())
+//! ```
+
+mod error;
+mod file;
+pub mod lock;
+mod persistence;
+mod sys;
+
+pub use error::{BoxError, Error, LockHolder, Result};
+pub use file::{Durability, FilePersistence};
+pub use lock::{CrossPlatLock, LockOptions};
+pub use persistence::{ChangeToken, Persistence};

@@ -1,0 +1,541 @@
+//! [`CrossPlatLock`]: a cross-process lock on `<cache>.lockfile` that every
+//! MSAL extension library respects.
+//!
+//! # Protocol
+//! MSAL's libraries disagree on what "the lock is held" means. Python without
+//! portalocker and Node treat the lockfile's *existence* as the lock; Python
+//! with portalocker, .NET and Go hold `flock` on it. A holder here does both:
+//!
+//! 1. **Create, already stamped and locked.** The content `"<pid> <argv0>"`
+//!    is written into a nameless file, which is `flock`ed and then linked to
+//!    the lockfile path (`link` fails if the path is taken, like `O_EXCL`).
+//!    Peers therefore never see our lockfile empty or unlocked.
+//! 2. **If the path is taken**, open the existing file and try its `flock`.
+//!    Busy means a live `flock` holder: wait. Free means either an
+//!    existence-only holder (Python without portalocker, Node) or a crashed
+//!    one. After taking the `flock`, check that the path *still names the
+//!    inode we locked* (else the holder just released it: start over). Then
+//!    read the pid: a live pid is an existence-only holder, so let go and
+//!    wait; a dead pid (or one whose process started after the lockfile was
+//!    written, i.e. a reused pid) is a crashed holder: delete the file while
+//!    holding its `flock` and start over. A file with no readable pid is
+//!    judged stale only after it has sat unchanged and unlocked for a grace
+//!    period, because peers create it empty and write their pid a moment later.
+//! 3. **Release:** delete the path while still holding the `flock`, then
+//!    close. Waiters that were polling the old inode see it is no longer the
+//!    path's and start over, so the classic "flock on a deleted lockfile" race
+//!    cannot give two holders among processes using this crate.
+//!
+//! Waiting is a jittered exponential backoff from 0.2 ms to 8 ms (the
+//! reference polls every 250 ms), bounded by a timeout (30 s by default).
+//! Threads of one process queue on an in-process condition variable first,
+//! so a handoff between threads costs no polling.
+//!
+//! # Advisory
+//! Like every lockfile protocol, this one binds only processes that follow
+//! it. It coordinates cooperating programs; it is not a security boundary.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::fs::{self, File, TryLockError};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::error::{Error, IoResultExt, LockHolder, Result};
+use crate::sys::{self, FileId, ProcessState};
+
+/// The lockfile path for a cache at `location`: `<location>.lockfile`.
+pub fn default_lock_path(location: &Path) -> PathBuf {
+    let mut s = location.as_os_str().to_owned();
+    s.push(".lockfile");
+    PathBuf::from(s)
+}
+
+/// How [`CrossPlatLock`] waits.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use msal_extensions::LockOptions;
+/// # let dir = std::env::temp_dir().join(format!("msalx-doc-lockopt-{}", std::process::id()));
+/// let lock = LockOptions::new()
+///     .timeout(Duration::from_secs(5))
+///     .acquire(dir.join("cache.json.lockfile"))?;
+/// drop(lock);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), msal_extensions::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockOptions {
+    timeout: Duration,
+    unidentified_grace: Duration,
+    min_backoff: Duration,
+    max_backoff: Duration,
+}
+
+impl Default for LockOptions {
+    fn default() -> Self {
+        LockOptions {
+            timeout: Duration::from_secs(30),
+            unidentified_grace: Duration::from_secs(2),
+            min_backoff: Duration::from_micros(200),
+            max_backoff: Duration::from_millis(8),
+        }
+    }
+}
+
+/// Files without a readable pid older than this are stale however recently we first saw them:
+/// no peer takes longer than a few seconds between creating its lockfile and stamping it.
+const UNIDENTIFIED_MAX_AGE: Duration = Duration::from_secs(10);
+
+impl LockOptions {
+    /// The defaults: 30 s timeout, 2 s grace for lockfiles without a pid,
+    /// backoff between 0.2 ms and 8 ms.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How long [`acquire`](Self::acquire) waits before giving up with
+    /// [`Error::LockTimeout`]. `Duration::ZERO` tries once.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long a lockfile with no readable pid (empty, or garbage) must stay
+    /// unchanged and unlocked before it is treated as stale. Peers create the
+    /// file and write their pid a moment later, so this must not be zero.
+    pub fn unidentified_grace(mut self, grace: Duration) -> Self {
+        self.unidentified_grace = grace;
+        self
+    }
+
+    /// The range of the jittered exponential backoff between attempts.
+    /// `max` is raised to `min` if smaller.
+    pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.min_backoff = min;
+        self.max_backoff = max.max(min);
+        self
+    }
+
+    /// The timeout in force.
+    pub fn get_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Acquires the lock at `lockfile`, waiting up to the timeout.
+    ///
+    /// # Errors
+    /// [`Error::LockTimeout`] naming the holder when the deadline passes;
+    /// [`Error::Io`] when the lockfile or its folder cannot be created or opened
+    /// (e.g. permission denied, or a symbolic link planted at the lockfile path).
+    pub fn acquire(&self, lockfile: impl AsRef<Path>) -> Result<CrossPlatLock> {
+        CrossPlatLock::acquire_inner(lockfile.as_ref(), self)
+    }
+}
+
+/// A held cross-process lock; released (and its lockfile deleted) on drop.
+///
+/// Equivalent to the Python reference's `CrossPlatLock` context manager, and
+/// compatible with it (with or without portalocker) and with the .NET, Go and
+/// Node libraries locking the same `<cache>.lockfile`. See the
+/// [module docs](crate::lock) for the protocol.
+///
+/// # Examples
+/// ```
+/// use msal_extensions::{CrossPlatLock, FilePersistence, Persistence};
+/// # let dir = std::env::temp_dir().join(format!("msalx-doc-lock-{}", std::process::id()));
+/// let cache = FilePersistence::new(dir.join("cache.json"))?;
+/// {
+///     let _lock = CrossPlatLock::acquire(cache.lock_path())?;
+///     // read-modify-write under the lock
+///     let old = cache.load().unwrap_or_default();
+///     cache.save(&(old + "x"))?;
+/// } // released here
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), msal_extensions::Error>(())
+/// ```
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct CrossPlatLock {
+    path: PathBuf,
+    file: Option<File>,
+    id: FileId,
+    slot: Option<ProcessSlot>,
+}
+
+impl CrossPlatLock {
+    /// Acquires the lock at `lockfile` with the default [`LockOptions`].
+    ///
+    /// # Errors
+    /// See [`LockOptions::acquire`].
+    pub fn acquire(lockfile: impl AsRef<Path>) -> Result<Self> {
+        LockOptions::default().acquire(lockfile)
+    }
+
+    /// The lockfile this guard holds.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Releases the lock now, reporting a failure to delete the lockfile
+    /// (dropping the guard does the same but ignores errors).
+    pub fn release(mut self) -> Result<()> {
+        self.release_inner()
+    }
+
+    fn acquire_inner(lockfile: &Path, opts: &LockOptions) -> Result<Self> {
+        let started = Instant::now();
+        let deadline = started + opts.timeout;
+        let path = absolute(lockfile);
+        let slot = ProcessSlot::enter(&path, deadline).ok_or_else(|| Error::LockTimeout {
+            lockfile: path.clone(),
+            waited: started.elapsed(),
+            holder: Some(LockHolder {
+                pid: Some(std::process::id()),
+                program: Some(own_program()),
+                held_for: None,
+            }),
+        })?;
+        if let Some(dir) = path.parent() {
+            sys::create_private_dir_all(dir).with_path("create the folder", dir)?;
+        }
+        let stamp = format!("{} {}", std::process::id(), own_program());
+        let mut waiter = Waiter::new(opts);
+        loop {
+            match attempt(&path, stamp.as_bytes(), &mut waiter, opts)? {
+                Attempt::Acquired(file, id) => {
+                    return Ok(CrossPlatLock { path, file: Some(file), id, slot: Some(slot) });
+                }
+                Attempt::Retry => continue,
+                Attempt::Busy(holder) => waiter.last_holder = holder,
+            }
+            if !waiter.pause(deadline) {
+                return Err(Error::LockTimeout {
+                    lockfile: path,
+                    waited: started.elapsed(),
+                    holder: waiter.last_holder,
+                });
+            }
+        }
+    }
+
+    fn release_inner(&mut self) -> Result<()> {
+        let Some(file) = self.file.take() else { return Ok(()) };
+        let result = self.delete_if_ours(&file);
+        drop(file); // closing the descriptor releases the flock
+        drop(self.slot.take());
+        result
+    }
+
+    /// Deletes the lockfile while we still hold its flock, so existence-based
+    /// peers see it free, unless the path no longer names our file, or a peer
+    /// emptied it while we held it (Python with portalocker opens the lockfile
+    /// with `O_TRUNC` and then waits for our flock on *this* inode: deleting it
+    /// would hand that peer a lock on a deleted file while others create a new one).
+    fn delete_if_ours(&self, file: &File) -> Result<()> {
+        let emptied_by_waiter = file.metadata().map(|m| m.len() == 0).unwrap_or(false);
+        if emptied_by_waiter || sys::path_id(&self.path).ok() != Some(self.id) {
+            return Ok(());
+        }
+        match fs::remove_file(&self.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(Error::io("delete the lockfile", &self.path, e))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for CrossPlatLock {
+    fn drop(&mut self) {
+        let _ = self.release_inner();
+    }
+}
+
+impl fmt::Debug for CrossPlatLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CrossPlatLock").field("path", &self.path).field("held", &self.file.is_some()).finish()
+    }
+}
+
+enum Attempt {
+    Acquired(File, FileId),
+    Busy(Option<LockHolder>),
+    Retry,
+}
+
+/// One try: create the lockfile, or judge the existing one.
+fn attempt(path: &Path, stamp: &[u8], waiter: &mut Waiter, opts: &LockOptions) -> Result<Attempt> {
+    match sys::create_stamped_lockfile(path, stamp) {
+        Ok(Some(file)) => {
+            let id = sys::file_id(&file).with_path("read the identity of", path)?;
+            return Ok(Attempt::Acquired(file, id));
+        }
+        Ok(None) => {}
+        Err(e) => return Err(Error::io("create the lockfile", path, e)),
+    }
+    let file = match sys::open_existing(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Attempt::Retry),
+        Err(e) => return Err(open_error(path, e)),
+    };
+    match file.try_lock() {
+        Ok(()) => judge_unlocked(path, file, waiter, opts),
+        Err(TryLockError::WouldBlock) => Ok(Attempt::Busy(read_holder(&file))),
+        Err(TryLockError::Error(e)) => Err(Error::io("lock", path, e)),
+    }
+}
+
+fn open_error(path: &Path, e: io::Error) -> Error {
+    // O_NOFOLLOW reports a symlink as ELOOP (Linux) or EMLINK (BSD).
+    if fs::symlink_metadata(path).map(|m| m.file_type().is_symlink()).unwrap_or(false) {
+        return Error::io(
+            "open (it is a symbolic link, which is never followed; remove it) the lockfile",
+            path,
+            e,
+        );
+    }
+    Error::io("open the lockfile", path, e)
+}
+
+/// We hold the flock of an existing lockfile: decide whether its holder is
+/// alive (an existence-only peer), crashed (take it over), or just left.
+fn judge_unlocked(path: &Path, file: File, waiter: &mut Waiter, opts: &LockOptions) -> Result<Attempt> {
+    let Ok(id) = sys::file_id(&file) else { return Ok(Attempt::Retry) };
+    if sys::path_id(path).ok() != Some(id) {
+        return Ok(Attempt::Retry); // released (and maybe re-created) while we opened it
+    }
+    let holder = read_holder(&file);
+    let modified = file.metadata().and_then(|m| m.modified()).ok();
+    let verdict = match holder.as_ref().and_then(|h| h.pid) {
+        Some(pid) => judge_pid(pid, modified),
+        None => waiter.judge_unidentified(id, modified, opts),
+    };
+    if verdict == Verdict::Alive {
+        return Ok(Attempt::Busy(holder));
+    }
+    log::warn!("taking over stale lockfile {} (holder {:?} is gone)", path.display(), holder);
+    // Delete while holding its flock: a rival breaker that locks it after us
+    // finds the path no longer names it and starts over.
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("delete the stale lockfile", path, e)),
+        _ => Ok(Attempt::Retry),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Alive,
+    Stale,
+}
+
+fn judge_pid(pid: u32, lockfile_modified: Option<SystemTime>) -> Verdict {
+    if pid == std::process::id() {
+        // Our threads queue in-process before touching the file, so a
+        // lockfile naming us that nobody flocks is left over from an earlier
+        // process that had our pid.
+        return Verdict::Stale;
+    }
+    match sys::process_state(pid) {
+        ProcessState::Dead => Verdict::Stale,
+        ProcessState::Alive { started: Some(s) } if started_after(s, lockfile_modified) => Verdict::Stale,
+        _ => Verdict::Alive,
+    }
+}
+
+/// A process that started after the lockfile was written cannot have written
+/// it: the pid was reused. One second of slack covers the coarse boot time.
+fn started_after(started: SystemTime, lockfile_modified: Option<SystemTime>) -> bool {
+    lockfile_modified.is_some_and(|m| started > m + Duration::from_secs(1))
+}
+
+/// Reads the holder recorded in a lockfile (at most 4 KiB of it).
+fn read_holder(file: &File) -> Option<LockHolder> {
+    let mut buf = Vec::with_capacity(64);
+    file.take(4096).read_to_end(&mut buf).ok()?;
+    let held_for = file.metadata().and_then(|m| m.modified()).ok().and_then(|m| m.elapsed().ok());
+    let (pid, program) = parse_lock_content(&String::from_utf8_lossy(&buf));
+    if pid.is_none() && program.is_none() {
+        return Some(LockHolder { pid: None, program: None, held_for });
+    }
+    Some(LockHolder { pid, program, held_for })
+}
+
+/// Parses every peer's lockfile format: `"<pid> <argv0>"` (Python, .NET),
+/// `"{<pid>} {<argv0>}"` (Go), `"<pid>"` (Node), `"<pid> <host>"` (Java).
+/// Anything else yields no pid; never panics.
+pub fn parse_lock_content(content: &str) -> (Option<u32>, Option<String>) {
+    let content = content.trim();
+    let (first, rest) = content.split_once(char::is_whitespace).unwrap_or((content, ""));
+    let pid = first.trim_matches(|c| c == '{' || c == '}').parse::<u32>().ok().filter(|p| *p > 0);
+    let program: String = rest
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    let program = Some(program).filter(|p| !p.is_empty() && pid.is_some());
+    (pid, program)
+}
+
+fn own_program() -> String {
+    std::env::args_os()
+        .next()
+        .map(|a| a.to_string_lossy().chars().filter(|c| !c.is_control()).collect())
+        .unwrap_or_else(|| "rust".into())
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Backoff state and memory of unidentified lockfiles, for one acquire.
+struct Waiter {
+    delay: Duration,
+    min: Duration,
+    max: Duration,
+    rng: u64,
+    last_holder: Option<LockHolder>,
+    unidentified_since: Option<(FileId, Option<SystemTime>, Instant)>,
+}
+
+impl Waiter {
+    fn new(opts: &LockOptions) -> Self {
+        Waiter {
+            delay: opts.min_backoff,
+            min: opts.min_backoff,
+            max: opts.max_backoff,
+            rng: seed(),
+            last_holder: None,
+            unidentified_since: None,
+        }
+    }
+
+    /// Sleeps for the next jittered delay, capped at the deadline. `false` if the deadline has passed.
+    fn pause(&mut self, deadline: Instant) -> bool {
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        // Full jitter in [delay/2, delay]: waiters spread out instead of polling in step.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let frac = 0.5 + (self.rng % 1024) as f64 / 2048.0;
+        let sleep = self.delay.mul_f64(frac).min(deadline - now);
+        std::thread::sleep(sleep);
+        self.delay = (self.delay * 2).clamp(self.min, self.max);
+        true
+    }
+
+    /// A lockfile with no pid is stale once it is old, or once we have seen
+    /// it unchanged (same inode, same mtime) and unlocked for the grace period.
+    fn judge_unidentified(
+        &mut self,
+        id: FileId,
+        modified: Option<SystemTime>,
+        opts: &LockOptions,
+    ) -> Verdict {
+        if modified.and_then(|m| m.elapsed().ok()).is_some_and(|age| age >= UNIDENTIFIED_MAX_AGE) {
+            return Verdict::Stale;
+        }
+        match self.unidentified_since {
+            Some((seen, m, since)) if seen == id && m == modified => {
+                if since.elapsed() >= opts.unidentified_grace { Verdict::Stale } else { Verdict::Alive }
+            }
+            _ => {
+                self.unidentified_since = Some((id, modified, Instant::now()));
+                Verdict::Alive
+            }
+        }
+    }
+}
+
+fn seed() -> u64 {
+    let t =
+        SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&std::thread::current().id(), &mut h);
+    let s = t ^ (u64::from(std::process::id()) << 32) ^ std::hash::Hasher::finish(&h);
+    s | 1
+}
+
+/// In-process queue: one thread per lockfile path at a time talks to the file system.
+struct Registry {
+    held: Mutex<HashSet<PathBuf>>,
+    freed: Condvar,
+}
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| Registry { held: Mutex::new(HashSet::new()), freed: Condvar::new() })
+}
+
+fn held_set() -> MutexGuard<'static, HashSet<PathBuf>> {
+    // A panic while holding this mutex cannot leave the set inconsistent
+    // (every operation is a single insert or remove), so poisoning is ignored.
+    registry().held.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// This thread's turn at a lockfile path within the process.
+struct ProcessSlot(PathBuf);
+
+impl ProcessSlot {
+    fn enter(path: &Path, deadline: Instant) -> Option<Self> {
+        let mut held = held_set();
+        while held.contains(path) {
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            held = registry().freed.wait_timeout(held, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        held.insert(path.to_path_buf());
+        Some(ProcessSlot(path.to_path_buf()))
+    }
+}
+
+impl Drop for ProcessSlot {
+    fn drop(&mut self) {
+        held_set().remove(&self.0);
+        registry().freed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_peer_format() {
+        assert_eq!(parse_lock_content("123 /usr/bin/az"), (Some(123), Some("/usr/bin/az".into())));
+        assert_eq!(parse_lock_content("{77} {/bin/go app}"), (Some(77), Some("/bin/go app".into())));
+        assert_eq!(parse_lock_content("4242"), (Some(4242), None));
+        assert_eq!(parse_lock_content("4242\n"), (Some(4242), None));
+        assert_eq!(parse_lock_content("99 dotnet\n"), (Some(99), Some("dotnet".into())));
+        assert_eq!(parse_lock_content(""), (None, None));
+        assert_eq!(parse_lock_content("garbage here"), (None, None));
+        assert_eq!(parse_lock_content("-5 x"), (None, None));
+        assert_eq!(parse_lock_content("0 x"), (None, None));
+        assert_eq!(parse_lock_content("99999999999999999999 x"), (None, None));
+        assert_eq!(parse_lock_content("\u{0}\u{ff}\u{1b}[31m"), (None, None));
+    }
+
+    #[test]
+    fn lock_path_appends_suffix() {
+        assert_eq!(default_lock_path(Path::new("/a/b.json")), PathBuf::from("/a/b.json.lockfile"));
+    }
+
+    #[test]
+    fn guard_is_send_sync() {
+        fn assert<T: Send + Sync>() {}
+        assert::<CrossPlatLock>();
+    }
+}
