@@ -1,0 +1,80 @@
+//! Fixtures shared by the integration tests: scratch folders, peer discovery
+//! (Python, Secret Service, ...) with the CI rule, and re-running this test
+//! binary as a worker process.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A fresh folder under the system temp dir, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let d = std::env::temp_dir().join(format!("msalx-{name}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.0.join(rel)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `true` when running under CI (`CI=true`): missing peers are then failures.
+pub fn in_ci() -> bool {
+    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+}
+
+/// A required peer is missing: panic in CI, skip loudly elsewhere.
+/// Returns `None` so callers can `let Some(x) = ... else { return }`.
+pub fn peer_missing<T>(what: &str, how: &str) -> Option<T> {
+    let msg = format!("{what} is not available: {how}");
+    if in_ci() {
+        panic!("CI=true and {msg}");
+    }
+    eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+    None
+}
+
+/// The Python interpreter from `scripts/python-peers.sh` (env `MSALX_PYTHON`,
+/// or `MSALX_PYTHON_NO_PORTALOCKER` when `portalocker` is false).
+pub fn python(portalocker: bool) -> Option<PathBuf> {
+    let var = if portalocker { "MSALX_PYTHON" } else { "MSALX_PYTHON_NO_PORTALOCKER" };
+    match std::env::var_os(var).map(PathBuf::from) {
+        Some(p) if p.exists() => Some(p),
+        _ => peer_missing(
+            &format!("Python msal-extensions ({var})"),
+            "run the tests through scripts/test.sh, which creates the venvs",
+        ),
+    }
+}
+
+/// The folder holding this crate's Python helper scripts.
+pub fn py_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(name)
+}
+
+/// Environment variable that turns a run of this test binary into a worker.
+pub const WORKER_ENV: &str = "MSALX_TEST_WORKER";
+
+/// A command that re-runs this test binary as a worker: it runs only the test
+/// named `entry` (which must call [`worker_args`] and act on them).
+pub fn worker_command(entry: &str, args: &[String]) -> Command {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args([entry, "--exact", "--nocapture", "--test-threads=1", "-q"]);
+    c.env(WORKER_ENV, args.join("\u{1f}"));
+    c
+}
+
+/// The worker arguments if this process was started by [`worker_command`].
+pub fn worker_args() -> Option<Vec<String>> {
+    std::env::var(WORKER_ENV).ok().map(|s| s.split('\u{1f}').map(str::to_owned).collect())
+}
