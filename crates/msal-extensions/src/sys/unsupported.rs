@@ -55,3 +55,7 @@ pub(crate) fn create_stamped_lockfile(_path: &Path, _content: &[u8]) -> io::Resu
 pub(crate) fn process_state(_pid: u32) -> ProcessState {
     ProcessState::Unknown
 }
+
+pub(crate) fn remove_orphan_temps(_dir: &Path, _stem: &str) -> usize {
+    0
+}
