@@ -25,7 +25,7 @@ fn payload(n: usize) -> String {
 /// `Some(seq)` if `text` is one whole payload.
 fn whole_payload(text: &str) -> Option<usize> {
     let rest = text.strip_prefix(r#"{"seq": "#)?;
-    let (seq, rest) = rest.split_once(", \"data\": \"")?;
+    let (seq, _) = rest.split_once(", \"data\": \"")?;
     let seq: usize = seq.parse().ok()?;
     (text == payload(seq)).then_some(seq)
 }

@@ -79,7 +79,7 @@ fn live_existence_holder_is_respected_and_named_in_the_timeout() {
     assert!(lf.exists(), "a live holder's lockfile must not be deleted");
     holder.kill().unwrap();
     holder.wait().unwrap();
-    quick().acquire(&lf).expect("taken over once the holder is gone");
+    drop(quick().acquire(&lf).expect("taken over once the holder is gone"));
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn reused_pid_is_recognised_by_start_time() {
     let lock = quick().unidentified_grace(Duration::from_secs(3600)).acquire(&lf);
     unrelated.kill().unwrap();
     unrelated.wait().unwrap();
-    lock.expect("a lockfile older than its pid's process is stale");
+    drop(lock.expect("a lockfile older than its pid's process is stale"));
 }
 
 #[test]
@@ -117,10 +117,8 @@ fn old_empty_lockfile_is_taken_over_at_once() {
     let lf = dir.path("c.lockfile");
     fs::write(&lf, "").unwrap();
     set_age(&lf, Duration::from_secs(60));
-    quick()
-        .unidentified_grace(Duration::from_secs(3600))
-        .acquire(&lf)
-        .expect("an old empty lockfile is stale");
+    let lock = quick().unidentified_grace(Duration::from_secs(3600)).acquire(&lf);
+    drop(lock.expect("an old empty lockfile is stale"));
 }
 
 #[test]
