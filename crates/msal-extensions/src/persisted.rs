@@ -168,7 +168,7 @@ impl<P: Persistence> PersistedTokenCache<P> {
     fn modify_locked<R>(&self, st: &mut State, f: impl FnOnce(&mut TokenCache) -> Result<R>) -> Result<R> {
         let token = self.persistence.change_token()?;
         if st.seen != Some(token) {
-            st.cache = self.load_locked()?;
+            st.cache = if token.is_absent() { TokenCache::new() } else { self.load_locked()? };
         }
         let r = f(&mut st.cache)?;
         let text = if self.pretty { st.cache.serialize_pretty() } else { st.cache.serialize() };
@@ -235,6 +235,9 @@ impl<P: Persistence> PersistedTokenCache<P> {
     /// Loads without the lock, retrying once, then under the lock, before
     /// treating content as corrupt.
     fn load_unlocked(&self, token: ChangeToken) -> Result<TokenCache> {
+        if token.is_absent() {
+            return Ok(TokenCache::new());
+        }
         if let Ok(c) = self.try_load() {
             return Ok(c);
         }
