@@ -463,6 +463,27 @@ pub(crate) fn upsert<E>(
     (pos, moved)
 }
 
+/// Like [`upsert`], but first carries over the extra fields of the entry
+/// being replaced (other SDKs' account and app data such as .NET's
+/// `wam_account_ids`), unless the new entry sets them. Credentials are not
+/// merged: an old token's extras (a key id, .NET's `ext`) describe that token only.
+fn upsert_merged<E: EntryFields>(
+    section: &mut Section<E>,
+    key: String,
+    mut entry: E,
+    same: fn(&E, &E) -> bool,
+) {
+    let old = section.get(&key).or_else(|| section.values().find(|e| same(e, &entry)));
+    if let Some(old) = old {
+        for (k, v) in old.extra() {
+            if !entry.has_known(k) && !entry.extra().contains_key(k) {
+                entry.extra_mut().insert(k.clone(), v.clone());
+            }
+        }
+    }
+    upsert(section, key, entry, same);
+}
+
 impl TokenCache {
     /// Stores one token response, at the current time.
     ///
@@ -489,7 +510,7 @@ impl TokenCache {
             if moved { self.invalidate_index() } else { self.index_appended_or_replaced(pos) }
         }
         if let Some(a) = p.account {
-            upsert(&mut self.accounts, account_key(&a), a, same_account);
+            upsert_merged(&mut self.accounts, account_key(&a), a, same_account);
         }
         if let Some(i) = p.idt {
             upsert(&mut self.id_tokens, idt_key(&i), i, same_idt);
@@ -497,7 +518,7 @@ impl TokenCache {
         if let Some(r) = p.rt {
             upsert(&mut self.refresh_tokens, rt_key(&r), r, same_rt);
         }
-        upsert(&mut self.app_metadata, app_key(&p.app), p.app, same_app);
+        upsert_merged(&mut self.app_metadata, app_key(&p.app), p.app, same_app);
         Ok(())
     }
 
