@@ -16,6 +16,8 @@
 //! | store the cache as a plain file (`0600`), never half-written | [`FilePersistence`] |
 //! | serialise read-modify-write across processes | [`CrossPlatLock`] (or [`LockOptions`] for a timeout) |
 //! | write your own backend | implement [`Persistence`] |
+//! | read, query or edit an MSAL token cache in memory (unified schema, any SDK's file) | [`TokenCache`] (+ [`TokenResponse`], [`AccessTokenQuery`]) |
+//! | share one token cache file between threads and processes (Rust, Python, .NET, Node) | [`PersistedTokenCache`] |
 //!
 //! # Design
 //!
@@ -72,13 +74,20 @@
 //! # Ok::<(), msal_extensions::Error>(())
 //! ```
 
+pub mod cache;
 mod error;
 mod file;
 pub mod lock;
+mod persisted;
 mod persistence;
 mod sys;
 
+pub use cache::{
+    AccessToken, AccessTokenQuery, Account, AppMetadata, IdToken, RefreshToken, Secret, TokenCache,
+    TokenResponse,
+};
 pub use error::{BoxError, Error, LockHolder, Result};
 pub use file::{Durability, FilePersistence};
 pub use lock::{CrossPlatLock, LockOptions};
+pub use persisted::{OnCorrupt, PersistedTokenCache};
 pub use persistence::{ChangeToken, Persistence};
