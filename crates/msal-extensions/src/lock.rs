@@ -29,7 +29,10 @@
 //! Waiting is a jittered exponential backoff from 0.2 ms to 8 ms (the
 //! reference polls every 250 ms), bounded by a timeout (30 s by default).
 //! Threads of one process queue on an in-process condition variable first,
-//! so a handoff between threads costs no polling.
+//! so a handoff between threads costs no polling. A process that comes
+//! straight back for a lock it just released after waiting for it steps back
+//! for about a millisecond first, so that waiters sleeping in backoff get
+//! their turn instead of starving.
 //!
 //! # Advisory
 //! Like every lockfile protocol, this one binds only processes that follow
