@@ -67,7 +67,7 @@ fn worker_entry() {
 fn soak_worker(path: &Path, id: &str, run: Duration, log: &Path) {
     let cache = PersistedTokenCache::new(FilePersistence::new(path).unwrap());
     let mut log = fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    let mut rng = u64::from(std::process::id()) * 2_654_435_761 | 1;
+    let mut rng = (u64::from(std::process::id()) * 2_654_435_761) | 1;
     let mut next = || {
         rng ^= rng << 13;
         rng ^= rng >> 7;
