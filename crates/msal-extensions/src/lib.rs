@@ -15,6 +15,8 @@
 //! |---|---|
 //! | store the cache as a plain file (`0600`), never half-written | [`FilePersistence`] |
 //! | serialise read-modify-write across processes | [`CrossPlatLock`] (or [`LockOptions`] for a timeout) |
+//! | store the cache encrypted by the platform's secret store, optionally falling back to a file | [`build_encrypted_persistence`], [`EncryptedPersistenceBuilder`] |
+//! | share an encrypted cache with Python's `LibsecretPersistence` (Linux) | [`SecretServicePersistence`] |
 //! | write your own backend | implement [`Persistence`] |
 //! | read, query or edit an MSAL token cache in memory (unified schema, any SDK's file) | [`TokenCache`] (+ [`TokenResponse`], [`AccessTokenQuery`]) |
 //! | share one token cache file between threads and processes (Rust, Python, .NET, Node) | [`PersistedTokenCache`] |
@@ -52,6 +54,14 @@
 //! Unix (Linux, macOS, the BSDs) is fully supported. Other platforms compile;
 //! every operation returns an error saying the platform is not supported.
 //!
+//! Encryption at rest: on Linux, [`SecretServicePersistence`] stores the cache
+//! in the freedesktop Secret Service (gnome-keyring, KeePassXC...) over D-Bus,
+//! item for item compatible with the Python reference's
+//! `LibsecretPersistence`, without libsecret or PyGObject. On every other
+//! platform it compiles and returns [`Error::Unavailable`];
+//! [`build_encrypted_persistence`] picks the platform's backend and, only if
+//! asked ([`Fallback::PlaintextFile`]), falls back to a plain file.
+//!
 //! # Minimum supported Rust version
 //!
 //! 1.89, for `File::lock` and `File::try_lock`.
@@ -75,19 +85,26 @@
 //! ```
 
 pub mod cache;
+mod encrypted;
 mod error;
 mod file;
 pub mod lock;
 mod persisted;
 mod persistence;
+pub mod secret_service;
 mod sys;
 
 pub use cache::{
     AccessToken, AccessTokenQuery, Account, AppMetadata, IdToken, RefreshToken, Secret, TokenCache,
     TokenResponse,
 };
+pub use encrypted::{ChosenPersistence, EncryptedPersistenceBuilder, Fallback, build_encrypted_persistence};
 pub use error::{BoxError, Error, LockHolder, Result};
 pub use file::{Durability, FilePersistence};
 pub use lock::{CrossPlatLock, LockOptions};
 pub use persisted::{OnCorrupt, PersistedTokenCache};
 pub use persistence::{ChangeToken, Persistence};
+pub use secret_service::{
+    SecretCollection, SecretEncoding, SecretServiceBuilder, SecretServicePersistence, SessionEncryption,
+    default_schema_name,
+};
