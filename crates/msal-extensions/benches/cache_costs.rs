@@ -188,10 +188,30 @@ fn bench_size(n: usize, iters: usize, dir: &Path) {
     }
 }
 
+/// `--parse-only FILE...`: the fastest of 20 parses of each file (noise-resistant).
+fn parse_only(files: &[String]) {
+    for f in files {
+        let bytes = std::fs::read(f).unwrap();
+        let best =
+            (0..20).map(|_| time(|| TokenCache::parse_bytes(&bytes).unwrap()).0).fold(f64::MAX, f64::min);
+        println!("{f}: {} bytes, parse min {:.3} ms", bytes.len(), best / 1e3);
+        let skip = (0..20)
+            .map(|_| time(|| serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).unwrap()).0)
+            .fold(f64::MAX, f64::min);
+        let value = (0..20)
+            .map(|_| time(|| serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()).0)
+            .fold(f64::MAX, f64::min);
+        println!("   skip-only (validate) {:.3} ms, serde_json::Value {:.3} ms", skip / 1e3, value / 1e3);
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--helper") {
         return helper_main(&args[1]);
+    }
+    if args.first().map(String::as_str) == Some("--parse-only") {
+        return parse_only(&args[1..]);
     }
     let mut sizes = vec![10, 1000, 10_000];
     let mut iters = 200;

@@ -265,3 +265,26 @@ fn removal_of_expired_tokens_and_index_consistency() {
         assert_eq!(found, i >= 25, "{s}");
     }
 }
+
+#[test]
+fn re_adding_keeps_foreign_account_and_app_fields_but_replaces_credentials_whole() {
+    let mut c = cache_with(user_response(), &["User.Read"], "authorization_code");
+    let mut d = doc(&c);
+    for section in ["Account", "AppMetadata", "AccessToken"] {
+        for e in d[section].as_object_mut().unwrap().values_mut() {
+            e["x_sdk_field"] = json!([1]);
+        }
+    }
+    c = TokenCache::parse(&d.to_string()).unwrap();
+    let r = TokenResponse::from_value(CLIENT, ["User.Read"], AUTH, user_response()).unwrap();
+    c.add_at(&r, NOW + 1).unwrap();
+    let d = doc(&c);
+    let first = |s: &str| d[s].as_object().unwrap().values().next().unwrap().clone();
+    assert_eq!(first("Account")["x_sdk_field"], json!([1]));
+    assert_eq!(first("AppMetadata")["x_sdk_field"], json!([1]));
+    assert!(
+        first("AccessToken").get("x_sdk_field").is_none(),
+        "a new token does not inherit the old one's extras"
+    );
+    assert_eq!(first("AccessToken")["cached_at"], (NOW + 1).to_string());
+}
