@@ -6,7 +6,7 @@
 //! - search right after *another process* rewrote the file (reload + parse);
 //! - one `add` (lock, stat, apply, serialise, atomic save, unlock), with and
 //!   without `fsync` (the reference never syncs);
-//! - load+parse and serialise alone; resident memory of the loaded cache.
+//! - load+parse and serialise alone; heap memory held by the parsed cache.
 //!
 //! Run: `cargo bench --bench cache_costs [-- --sizes 10 1000 --iters 200 --dir /tmp/x]`.
 //! The file is written in MSAL Python's format (indent 4) so that the reload
@@ -52,13 +52,37 @@ fn time<R>(f: impl FnOnce() -> R) -> (f64, R) {
     (t.elapsed().as_secs_f64() * 1e6, r)
 }
 
-fn rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+/// Counts live heap bytes, so the memory held by a parsed cache is exact
+/// (an RSS delta would miss memory reused from earlier frees).
+struct Counting;
+
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+// SAFETY: forwards every call unchanged to the system allocator; only counts sizes.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        LIVE.fetch_sub(l.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(new, std::sync::atomic::Ordering::Relaxed);
+        LIVE.fetch_sub(l.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: same contract as ours; the system allocator may grow in place.
+        unsafe { std::alloc::System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn live_kib() -> usize {
+    LIVE.load(std::sync::atomic::Ordering::Relaxed) / 1024
 }
 
 fn build_file(path: &Path, n: usize) -> usize {
@@ -125,9 +149,9 @@ fn bench_size(n: usize, iters: usize, dir: &Path) {
     println!("\n== {n} access tokens: file {:.1} KiB (Python's indent-4 format)", size as f64 / 1024.0);
 
     let bytes = std::fs::read(&path).unwrap();
-    let rss0 = rss_kib();
+    let live0 = live_kib();
     let (parse_us, parsed) = time(|| TokenCache::parse_bytes(&bytes).unwrap());
-    let rss = rss_kib().saturating_sub(rss0);
+    let held = live_kib().saturating_sub(live0);
     let (ser_us, s) = time(|| parsed.serialize());
     let (ser_pretty_us, _) = time(|| parsed.serialize_pretty());
     println!(
@@ -137,7 +161,7 @@ fn bench_size(n: usize, iters: usize, dir: &Path) {
         s.len() as f64 / 1024.0,
         ser_pretty_us / 1e3
     );
-    println!("  resident memory of the parsed cache: {rss} KiB");
+    println!("  heap held by the parsed cache: {held} KiB");
     drop(parsed);
 
     let cache = PersistedTokenCache::new(FilePersistence::new(&path).unwrap());

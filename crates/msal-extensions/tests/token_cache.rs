@@ -232,12 +232,9 @@ fn foreign_variants_are_read() {
     assert_eq!(c.access_token(&q).unwrap().extra["kid"], "k1");
     assert_eq!(c.id_token_claims("h.t", CLIENT).unwrap()["name"], "N");
     assert_eq!(c.accounts().next().unwrap().username, None);
-    // Written back: every field and section as read (timestamps normalised to strings).
-    let back = doc(&c);
-    let mut expected = src.clone();
-    expected["AccessToken"]["opaque-key-1"]["cached_at"] = json!(NOW.to_string());
-    expected["AccessToken"]["opaque-key-1"]["expires_on"] = json!((NOW + 4000).to_string());
-    assert_eq!(back, expected);
+    // Written back: every field and section as read; an access token that was
+    // only read is copied verbatim (its numeric timestamps stay numbers).
+    assert_eq!(doc(&c), src);
 }
 
 #[test]
