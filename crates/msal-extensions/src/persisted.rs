@@ -15,7 +15,8 @@
 //!   sees a whole old or new cache. Peers that write in place (MSAL Python's
 //!   `FilePersistence` truncates then writes) can expose a partial file for a
 //!   moment: a read that finds corrupt content retries once, then re-reads
-//!   under the lock before concluding the content is really corrupt.
+//!   under the lock before concluding the content is really corrupt (so
+//!   such a read can wait for the lock; an intact cache never does).
 //! - **Corrupt content is never silently dropped.** With
 //!   [`OnCorrupt::Quarantine`] (the default) a copy is kept beside the cache
 //!   as `<name>.corrupt-<unix seconds>`, a warning is logged, and the cache

@@ -361,8 +361,11 @@ impl<E: EntryFields + serde::de::DeserializeOwned> Lazy<E> {
         if let Some(e) = self.parsed.get() {
             return e.get_str(name).map(std::borrow::Cow::Owned);
         }
-        let raw = self.raw.as_ref()?;
-        let mut de = serde_json::Deserializer::from_str(raw.get());
+        let raw = self.raw.as_ref()?.get();
+        if let Some(v) = quick_str_field(raw, name) {
+            return Some(std::borrow::Cow::Borrowed(v));
+        }
+        let mut de = serde_json::Deserializer::from_str(raw);
         de::Deserializer::deserialize_map(&mut de, OneField(name)).ok().flatten()
     }
 }
@@ -403,6 +406,23 @@ impl<'de, E> serde::Deserialize<'de> for Lazy<E> {
         }
         Ok(Lazy { raw: Some(raw), parsed: std::sync::OnceLock::new() })
     }
+}
+
+/// Finds `"name": "value"` by a substring search, for the common case: the
+/// name occurs exactly once in the entry and the value is a plain string
+/// without escapes. `None` means "ask the JSON parser" (an escaped name can't
+/// match, and a quote inside a string value is always escaped, so a single
+/// unescaped match is a key).
+fn quick_str_field<'r>(raw: &'r str, name: &str) -> Option<&'r str> {
+    let needle = format!("\"{name}\"");
+    let at = raw.find(&needle)?;
+    let rest = &raw[at + needle.len()..];
+    if rest.contains(&needle) {
+        return None;
+    }
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    let end = rest.find(['"', '\\'])?;
+    (rest.as_bytes()[end] == b'"').then(|| &rest[..end])
 }
 
 /// Reads one string field of an entry, skipping the rest without allocating.
@@ -540,6 +560,22 @@ mod tests {
         let d = format!("{at:?}");
         assert!(!d.contains("TOPSECRET") && !d.contains("HIDDEN"), "{d}");
         assert!(d.contains("x_secret"), "{d}");
+    }
+
+    #[test]
+    fn quick_field_lookup_falls_back_when_unsure() {
+        assert_eq!(quick_str_field(r#"{"a": 1, "target" : "x y"}"#, "target"), Some("x y"));
+        assert_eq!(quick_str_field(r#"{"target": "x\"y"}"#, "target"), None, "escaped value");
+        assert_eq!(quick_str_field(r#"{"e": {"target": "n"}, "target": "t"}"#, "target"), None, "twice");
+        assert_eq!(quick_str_field(r#"{"target": 5}"#, "target"), None);
+        assert_eq!(quick_str_field(r#"{"s": "\"target\": \"z\""}"#, "target"), None);
+        let lazy: Lazy<AccessToken> =
+            serde_json::from_str(r#"{"e": {"target": "n"}, "target": "t"}"#).unwrap();
+        assert_eq!(
+            lazy.str_field("target").as_deref(),
+            Some("t"),
+            "the parser resolves what the scan cannot"
+        );
     }
 
     #[test]
