@@ -86,6 +86,9 @@ pub struct PersistedTokenCache<P: Persistence> {
     on_corrupt: OnCorrupt,
     pretty: bool,
     state: RwLock<State>,
+    /// The version of the store last copied aside, so that threads meeting
+    /// the same corrupt content one after another keep a single copy.
+    quarantined: std::sync::Mutex<Option<ChangeToken>>,
 }
 
 impl<P: Persistence> PersistedTokenCache<P> {
@@ -98,6 +101,7 @@ impl<P: Persistence> PersistedTokenCache<P> {
             on_corrupt: OnCorrupt::default(),
             pretty: false,
             state: RwLock::new(State::default()),
+            quarantined: std::sync::Mutex::new(None),
         }
     }
 
@@ -307,7 +311,15 @@ impl<P: Persistence> PersistedTokenCache<P> {
         if self.on_corrupt == OnCorrupt::Fail {
             return Err(Error::Corrupt { location: self.where_(), reason });
         }
+        // Called under the cross-process lock, so the content cannot change
+        // between this stat and the read that found it corrupt.
+        let token = self.persistence.change_token()?;
+        let mut last = self.quarantined.lock().unwrap_or_else(|p| p.into_inner());
+        if *last == Some(token) {
+            return Ok(TokenCache::new());
+        }
         let copy = quarantine(self.persistence.location(), bytes)?;
+        *last = Some(token);
         log::warn!(
             "{}: {reason}; kept a copy at {} and continuing with an empty cache",
             self.where_(),
