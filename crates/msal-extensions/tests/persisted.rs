@@ -70,7 +70,7 @@ fn response(scope: &str, secret: &str) -> TokenResponse {
 
 fn find(c: &PersistedTokenCache<impl Persistence>, scope: &str) -> Option<String> {
     let q = AccessTokenQuery::new(CLIENT, [scope]);
-    c.access_token(&q).unwrap().map(|t| t.secret.unwrap().expose().to_owned())
+    c.access_token(&q).unwrap().map(|t| t.secret.as_ref().unwrap().expose().to_owned())
 }
 
 fn quarantined(s: &Scratch) -> Vec<std::path::PathBuf> {
