@@ -316,6 +316,64 @@ fn rust_saves_python_loads_default_schema() {
     rust.delete().unwrap();
 }
 
+/// Runs tests/py/msal_peer.py with Python's PersistedTokenCache on LibsecretPersistence.
+fn msal_peer_on_libsecret(args: &[&str]) -> Option<serde_json::Value> {
+    let py = common::python(true)?;
+    let _one_at_a_time = PYTHON.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Command::new(py)
+        .arg(common::py_script("msal_peer.py"))
+        .args(args)
+        .env("MSALX_PEER_BACKEND", "libsecret")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python");
+    assert!(out.status.success(), "msal_peer {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[test]
+fn persisted_token_cache_is_shared_with_python_through_the_secret_service() {
+    use msal_extensions::{AccessTokenQuery, PersistedTokenCache, TokenResponse};
+    if !have_service() {
+        return;
+    }
+    let dir = Scratch::new("ss-ptc");
+    let signal = dir.path("msal.cache");
+    let s = signal.to_str().unwrap();
+    let authority = "https://login.microsoftonline.com/contoso.onmicrosoft.com";
+    let cache = PersistedTokenCache::new(SecretServicePersistence::new(&signal).unwrap());
+    let body = r#"{"access_token": "rust-secret", "expires_in": 3600, "token_type": "Bearer"}"#;
+    cache.add(&TokenResponse::new("ss_client", ["ss-scope"], authority, body).unwrap()).unwrap();
+    // Python's ConfidentialClientApplication finds the Rust-written token without HTTP.
+    let Some(r) = msal_peer_on_libsecret(&["cc_cached", s, "ss_client", "ss-scope"]) else { return };
+    assert_eq!(r["access_token"], "rust-secret", "{r}");
+    assert_eq!(r["token_source"], "cache", "{r}");
+    // Python adds through its PersistedTokenCache while Rust adds concurrently; nothing is lost.
+    let rust_adds = std::thread::spawn({
+        let signal = signal.clone();
+        move || {
+            let cache = PersistedTokenCache::new(SecretServicePersistence::new(&signal).unwrap());
+            for i in 0..10 {
+                let body = format!(r#"{{"access_token": "rs-{i}", "expires_in": 3600}}"#);
+                let r = TokenResponse::new("shared_client", [format!("rs-{i}")], authority, &body).unwrap();
+                cache.add(&r).unwrap();
+            }
+        }
+    });
+    msal_peer_on_libsecret(&["add_many", s, "py", "10"]).unwrap();
+    rust_adds.join().unwrap();
+    for scope in (0..10).flat_map(|i| [format!("py-{i}"), format!("rs-{i}")]) {
+        let q = AccessTokenQuery::new("shared_client", [scope.as_str()]);
+        let at = cache.access_token(&q).unwrap();
+        assert_eq!(
+            at.as_ref().and_then(|a| a.secret.as_ref()).map(|s| s.expose().to_owned()),
+            Some(scope.clone()),
+            "{scope}"
+        );
+    }
+    cache.persistence().delete().unwrap();
+}
+
 #[test]
 fn custom_schema_attributes_and_label_interoperate_both_ways() {
     if !have_service() {
