@@ -15,6 +15,8 @@
 //! |---|---|
 //! | store the cache as a plain file (`0600`), never half-written | [`FilePersistence`] |
 //! | serialise read-modify-write across processes | [`CrossPlatLock`] (or [`LockOptions`] for a timeout) |
+//! | store the cache encrypted by the platform's secret store, optionally falling back to a file | [`build_encrypted_persistence`], [`EncryptedPersistenceBuilder`] |
+//! | share an encrypted cache with Python's `LibsecretPersistence` (Linux) | [`SecretServicePersistence`] |
 //! | write your own backend | implement [`Persistence`] |
 //! | read, query or edit an MSAL token cache in memory (unified schema, any SDK's file) | [`TokenCache`] (+ [`TokenResponse`], [`AccessTokenQuery`]) |
 //! | share one token cache file between threads and processes (Rust, Python, .NET, Node) | [`PersistedTokenCache`] |
@@ -75,19 +77,26 @@
 //! ```
 
 pub mod cache;
+mod encrypted;
 mod error;
 mod file;
 pub mod lock;
 mod persisted;
 mod persistence;
+pub mod secret_service;
 mod sys;
 
 pub use cache::{
     AccessToken, AccessTokenQuery, Account, AppMetadata, IdToken, RefreshToken, Secret, TokenCache,
     TokenResponse,
 };
+pub use encrypted::{ChosenPersistence, EncryptedPersistenceBuilder, Fallback, build_encrypted_persistence};
 pub use error::{BoxError, Error, LockHolder, Result};
 pub use file::{Durability, FilePersistence};
 pub use lock::{CrossPlatLock, LockOptions};
 pub use persisted::{OnCorrupt, PersistedTokenCache};
 pub use persistence::{ChangeToken, Persistence};
+pub use secret_service::{
+    SecretCollection, SecretEncoding, SecretServiceBuilder, SecretServicePersistence, SessionEncryption,
+    default_schema_name,
+};
