@@ -1,0 +1,257 @@
+//! `accounts` and `tokens`: what a cache holds, as a table or as JSON.
+//! Secrets are never printed; a token is identified by its fingerprint.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use clap::Args;
+use msal_extensions::{Secret, TokenCache};
+use serde_json::{Value, json};
+
+use crate::output::{clean, fingerprint, now, relative, table, utc};
+use crate::source::{self, SourceArgs};
+use crate::{BoxResult, Outcome};
+
+/// Options of the read commands.
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Print JSON (for scripts) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One account as listed.
+#[derive(Debug)]
+pub struct AccountRow {
+    pub username: String,
+    pub home_account_id: String,
+    pub environment: String,
+    pub realm: String,
+    pub authority_type: String,
+    pub clients: Vec<String>,
+}
+
+/// One token as listed (no secret: its fingerprint only).
+#[derive(Debug)]
+pub struct TokenRow {
+    pub kind: &'static str,
+    pub client: String,
+    pub account: String,
+    pub scopes: String,
+    pub expires_on: Option<i64>,
+    pub family_id: String,
+    pub fingerprint: String,
+}
+
+fn s(v: &Option<String>) -> String {
+    clean(v.as_deref().unwrap_or(""))
+}
+
+fn same(a: &Option<String>, b: &Option<String>) -> bool {
+    a.as_deref().unwrap_or("").eq_ignore_ascii_case(b.as_deref().unwrap_or(""))
+}
+
+fn fp(secret: &Option<Secret>) -> String {
+    secret.as_ref().map(|s| fingerprint(s.expose())).unwrap_or_else(|| "-".into())
+}
+
+/// The accounts, each with the clients holding tokens for it in its environment.
+pub fn account_rows(c: &TokenCache) -> Vec<AccountRow> {
+    c.accounts()
+        .map(|a| {
+            let mine = |hai: &Option<String>, env: &Option<String>| {
+                same(hai, &a.home_account_id) && same(env, &a.environment)
+            };
+            let mut clients = BTreeSet::new();
+            clients.extend(
+                c.access_tokens()
+                    .filter(|(_, t)| mine(&t.home_account_id, &t.environment))
+                    .map(|(_, t)| s(&t.client_id)),
+            );
+            clients.extend(
+                c.refresh_tokens()
+                    .filter(|(_, t)| mine(&t.home_account_id, &t.environment))
+                    .map(|(_, t)| s(&t.client_id)),
+            );
+            clients.extend(
+                c.id_tokens()
+                    .filter(|(_, t)| mine(&t.home_account_id, &t.environment))
+                    .map(|(_, t)| s(&t.client_id)),
+            );
+            AccountRow {
+                username: s(&a.username),
+                home_account_id: s(&a.home_account_id),
+                environment: s(&a.environment),
+                realm: s(&a.realm),
+                authority_type: s(&a.authority_type),
+                clients: clients.into_iter().filter(|c| !c.is_empty()).collect(),
+            }
+        })
+        .collect()
+}
+
+/// The username of `home_account_id`, else the id itself, else "(app)".
+fn account_label(c: &TokenCache, hai: &Option<String>) -> String {
+    let Some(id) = hai.as_deref().filter(|h| !h.is_empty()) else { return "(app)".into() };
+    c.accounts_of(id)
+        .find_map(|a| a.username.clone().filter(|u| !u.is_empty()))
+        .map(|u| clean(&u))
+        .unwrap_or_else(|| clean(id))
+}
+
+/// Every access, refresh and id token.
+pub fn token_rows(c: &TokenCache) -> Vec<TokenRow> {
+    let mut rows = Vec::new();
+    for (_, t) in c.access_tokens() {
+        rows.push(TokenRow {
+            kind: "access",
+            client: s(&t.client_id),
+            account: account_label(c, &t.home_account_id),
+            scopes: s(&t.target),
+            expires_on: t.expires_on,
+            family_id: String::new(),
+            fingerprint: fp(&t.secret),
+        });
+    }
+    for (_, t) in c.refresh_tokens() {
+        rows.push(TokenRow {
+            kind: "refresh",
+            client: s(&t.client_id),
+            account: account_label(c, &t.home_account_id),
+            scopes: s(&t.target),
+            expires_on: None,
+            family_id: s(&t.family_id),
+            fingerprint: fp(&t.secret),
+        });
+    }
+    for (_, t) in c.id_tokens() {
+        rows.push(TokenRow {
+            kind: "id",
+            client: s(&t.client_id),
+            account: account_label(c, &t.home_account_id),
+            scopes: String::new(),
+            expires_on: None,
+            family_id: String::new(),
+            fingerprint: fp(&t.secret),
+        });
+    }
+    rows
+}
+
+/// `msal-cache accounts`.
+pub fn accounts(args: &ViewArgs, out: &mut impl Write) -> BoxResult<Outcome> {
+    let src = args.source.resolve()?;
+    let cache = source::load(src.open()?.as_ref())?;
+    let rows = account_rows(&cache);
+    if args.json {
+        write_accounts_json(out, &rows)?;
+    } else {
+        write_accounts_table(out, &rows)?;
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Accounts as JSON: an array of objects.
+pub fn write_accounts_json<W: Write>(out: &mut W, rows: &[AccountRow]) -> BoxResult<()> {
+    let v: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "username": r.username, "home_account_id": r.home_account_id,
+                "environment": r.environment, "realm": r.realm,
+                "authority_type": r.authority_type, "clients": r.clients,
+            })
+        })
+        .collect();
+    writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+    Ok(())
+}
+
+/// Accounts as a table.
+pub fn write_accounts_table<W: Write>(out: &mut W, rows: &[AccountRow]) -> BoxResult<()> {
+    if rows.is_empty() {
+        writeln!(out, "no accounts (app-only tokens, if any, are listed by `msal-cache tokens`)")?;
+        return Ok(());
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.username.clone(),
+                r.home_account_id.clone(),
+                r.environment.clone(),
+                r.realm.clone(),
+                r.clients.join(","),
+            ]
+        })
+        .collect();
+    table(out, &["USERNAME", "HOME ACCOUNT ID", "ENVIRONMENT", "REALM", "CLIENTS"], &cells)?;
+    Ok(())
+}
+
+/// `msal-cache tokens`.
+pub fn tokens(args: &ViewArgs, out: &mut impl Write) -> BoxResult<Outcome> {
+    let src = args.source.resolve()?;
+    let cache = source::load(src.open()?.as_ref())?;
+    let rows = token_rows(&cache);
+    if args.json {
+        write_tokens_json(out, &rows, now())?;
+    } else {
+        write_tokens_table(out, &rows, now())?;
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Tokens as JSON: an array of objects (no secrets).
+pub fn write_tokens_json<W: Write>(out: &mut W, rows: &[TokenRow], now: i64) -> BoxResult<()> {
+    let v: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "kind": r.kind, "client_id": r.client, "account": r.account,
+                "scopes": r.scopes.split_whitespace().collect::<Vec<_>>(),
+                "expires_on": r.expires_on, "expired": r.expires_on.map(|e| e <= now),
+                "family_id": (!r.family_id.is_empty()).then_some(&r.family_id),
+                "fingerprint": r.fingerprint,
+            })
+        })
+        .collect();
+    writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+    Ok(())
+}
+
+/// Tokens as a table.
+pub fn write_tokens_table<W: Write>(out: &mut W, rows: &[TokenRow], now: i64) -> BoxResult<()> {
+    if rows.is_empty() {
+        writeln!(out, "no tokens")?;
+        return Ok(());
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let (abs, rel) = match r.expires_on {
+                Some(e) => (utc(e), relative(e, now)),
+                None => ("-".into(), String::new()),
+            };
+            let family = if r.family_id.is_empty() { "-".into() } else { r.family_id.clone() };
+            vec![
+                r.kind.into(),
+                r.client.clone(),
+                r.account.clone(),
+                r.scopes.clone(),
+                abs,
+                rel,
+                family,
+                r.fingerprint.clone(),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &["KIND", "CLIENT", "ACCOUNT", "SCOPES", "EXPIRES (UTC)", "", "FAMILY", "FINGERPRINT"],
+        &cells,
+    )?;
+    Ok(())
+}
