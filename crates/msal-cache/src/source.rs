@@ -99,7 +99,9 @@ pub struct Source {
 impl SourceArgs {
     /// Resolves the options (and the preset) into a [`Source`].
     pub fn resolve(&self) -> BoxResult<Source> {
-        let lock_timeout = Duration::try_from_secs_f64(self.lock_timeout.max(0.0)).unwrap_or(Duration::MAX);
+        // Capped at a day: an "infinite" timeout must not overflow the deadline arithmetic.
+        let lock_timeout =
+            Duration::try_from_secs_f64(self.lock_timeout.clamp(0.0, 86_400.0)).unwrap_or_default();
         let mut secret = SecretSpec::default();
         let (location, default_backend, preset) = match (&self.cache, self.preset) {
             (Some(path), _) => (path.clone(), Backend::File, None),

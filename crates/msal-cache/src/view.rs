@@ -250,7 +250,7 @@ pub fn write_tokens_table<W: Write>(out: &mut W, rows: &[TokenRow], now: i64) ->
         .collect();
     table(
         out,
-        &["KIND", "CLIENT", "ACCOUNT", "SCOPES", "EXPIRES (UTC)", "", "FAMILY", "FINGERPRINT"],
+        &["KIND", "CLIENT", "ACCOUNT", "SCOPES", "EXPIRES (UTC)", "EXPIRY", "FAMILY", "FINGERPRINT"],
         &cells,
     )?;
     Ok(())

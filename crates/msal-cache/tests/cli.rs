@@ -388,3 +388,51 @@ fn migrate_round_trip_through_the_secret_service() {
     let gone = run(&enc_tokens);
     assert_eq!(gone.code, 2, "the Secret Service item is deleted after the verified copy back");
 }
+
+#[test]
+fn presets_find_the_tools_caches_under_home() {
+    let dir = Scratch::new("preset");
+    let Some(cache) = python_cache(&dir) else { return };
+    let home = dir.path("home");
+    std::fs::create_dir_all(home.join(".azure")).unwrap();
+    std::fs::copy(&cache, home.join(".azure/msal_token_cache.json")).unwrap();
+    let env = [("HOME", s(&home)), ("AZURE_CONFIG_DIR", "")];
+    let r = run_env(&["accounts", "--preset", "azure-cli", "--json"], &env);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(serde_json::from_str::<Value>(&r.out).unwrap().as_array().unwrap().len(), 2);
+    // AZURE_CONFIG_DIR wins over ~/.azure, as in Azure CLI.
+    let r = run_env(
+        &["accounts", "--preset", "azure-cli"],
+        &[("HOME", s(&home)), ("AZURE_CONFIG_DIR", s(&dir.0))],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    // Azure Identity's plaintext fallback sits at the Secret Service signal path.
+    std::fs::create_dir_all(home.join(".IdentityService")).unwrap();
+    std::fs::copy(&cache, home.join(".IdentityService/msal.cache.nocae")).unwrap();
+    let r = run_env(&["tokens", "--preset", "azure-identity-python", "--backend", "file", "--json"], &env);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let r = run_env(
+        &["doctor", "--preset", "azure-identity-python", "--backend", "file", "--no-secret-store"],
+        &env,
+    );
+    assert!(r.out.contains("preset: azure-identity-python (High confidence)"), "{}", r.out);
+}
+
+#[test]
+fn demo_shares_one_cache_between_processes_and_loses_nothing() {
+    let dir = Scratch::new("demo");
+    let r = run(&["demo", "--processes", "4", "--updates", "5", "--plaintext", "--dir", s(&dir.0)]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    assert!(r.out.contains("OK: nothing lost: 20 of 20 tokens present"), "{}", r.out);
+    assert_eq!(r.out.matches("api://msal-cache-demo/").count(), 20, "every token is listed:\n{}", r.out);
+    assert!(!r.out.contains("demo-secret"), "a demo secret was printed:\n{}", r.out);
+}
+
+#[test]
+fn an_infinite_lock_timeout_does_not_panic() {
+    let dir = Scratch::new("inf");
+    let cache = dir.path("c.json");
+    std::fs::write(&cache, "{}").unwrap();
+    let r = run(&["remove-account", "--cache", s(&cache), "--lock-timeout", "inf", "x"]);
+    assert_eq!(r.code, 1, "{}", r.err);
+}
