@@ -81,6 +81,7 @@ pub fn examine(src: &Source, args: &SourceArgs, check_store: bool) -> Vec<Findin
     f.extend(file_findings(&src.location, src.backend));
     f.push(lock_finding(&src.lock_path(), &hint));
     f.push(content_finding(src, &hint));
+    f.extend(leftover_finding(&src.location));
     if check_store && cfg!(target_os = "linux") {
         f.push(store_finding(src));
     }
@@ -274,6 +275,34 @@ fn content_finding(src: &Source, hint: &str) -> Finding {
             )),
         ),
     }
+}
+
+/// Copies of the cache kept beside it in plaintext: quarantined corrupt
+/// content (`.corrupt-*`, written by the library) and `migrate` backups.
+fn leftover_finding(location: &Path) -> Option<Finding> {
+    let (dir, name) = (location.parent()?, location.file_name()?.to_str()?);
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let mut found: Vec<String> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| {
+            n.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(".corrupt-") || rest.starts_with(".backup-"))
+        })
+        .collect();
+    if found.is_empty() {
+        return None;
+    }
+    found.sort();
+    Some(finding(
+        Level::Warn,
+        "copies",
+        format!("{} copies of the cache beside it: {}", found.len(), found.join(", ")),
+        Some(format!(
+            "they hold tokens in plaintext: delete them from {} once you no longer need them",
+            dir.display()
+        )),
+    ))
 }
 
 fn read_fix(src: &Source, e: &msal_extensions::Error) -> String {

@@ -7,6 +7,9 @@
 //! the Secret Service test needs `WITH_SECRET_SERVICE=1` (run under
 //! `scripts/with-secret-service.sh`). A missing peer fails the test when
 //! `CI=true` and skips it loudly otherwise.
+//!
+//! Unix only: the tests set file modes and use `true`/`sleep` as dead and live processes.
+#![cfg(unix)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -220,6 +223,19 @@ fn remove_account_keeps_the_rest_and_unknown_fields() {
     assert_eq!(accounts.as_array().unwrap().len(), 1);
     let text = std::fs::read_to_string(&cache).unwrap();
     assert!(text.contains("FutureSection") && text.contains("x_future_field") && text.contains("\n    "));
+    // MSAL Python still reads the edited cache, and sees only the remaining account.
+    let peer = Path::new(env!("CARGO_MANIFEST_DIR")).join("../msal-extensions/tests/py/msal_peer.py");
+    let o = Command::new(python().unwrap())
+        .arg(peer)
+        .args(["pca_silent", s(&cache), "rich_client", "User.Read"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["accounts"],
+        serde_json::json!([{"username": "alice@contoso.com", "home_account_id": "uid1.utid1"}])
+    );
     let r = run(&["remove-account", "--cache", s(&cache), "nobody@example.com"]);
     assert_eq!(r.code, 1, "an account that is not there is a finding");
 }
@@ -385,6 +401,12 @@ fn migrate_round_trip_through_the_secret_service() {
     assert!(ok(&to_plain).contains("verified"));
     let back: Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
     assert_eq!(back, original, "every entry, field and unknown section survives the round trip");
+    let r = run(&["doctor", "--cache", s(&cache), "--no-secret-store"]);
+    assert!(
+        r.out.contains("[warn   ] copies: 2 copies of the cache beside it"),
+        "the migrate backups are pointed out:\n{}",
+        r.out
+    );
     let gone = run(&enc_tokens);
     assert_eq!(gone.code, 2, "the Secret Service item is deleted after the verified copy back");
 }
