@@ -102,7 +102,7 @@ fn backend_finding(src: &Source, hint: &str) -> Finding {
         Backend::File => finding(
             Level::Warn,
             "backend",
-            "plaintext file: tokens are readable by anyone who can read the file".into(),
+            "plaintext file: the tokens are not encrypted, only protected by the file's permissions".into(),
             Some(format!(
                 "encrypt it with `msal-cache migrate --to encrypted {hint}` where a Secret Service runs"
             )),

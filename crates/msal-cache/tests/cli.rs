@@ -143,6 +143,11 @@ fn python_cache_tables_match_snapshots() {
     snapshot("accounts.txt", &ok(&["accounts", "--cache", s(&cache)]), &dir);
     snapshot("tokens.txt", &ok(&["tokens", "--cache", s(&cache)]), &dir);
     snapshot("export-redacted.json", &ok(&["export", "--cache", s(&cache)]), &dir);
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata(&cache).unwrap().uid();
+    let doctor = ok(&["doctor", "--cache", s(&cache), "--no-secret-store"])
+        .replace(&format!("uid {uid}"), "uid <UID>");
+    snapshot("doctor-healthy.txt", &doctor, &dir);
 }
 
 #[test]
