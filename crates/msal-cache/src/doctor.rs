@@ -116,7 +116,27 @@ fn backend_finding(src: &Source, hint: &str) -> Finding {
 fn file_findings(path: &Path, backend: Backend) -> Vec<Finding> {
     let what = if backend == Backend::File { "cache file" } else { "signal file" };
     match std::fs::metadata(path) {
-        Ok(meta) => permission_findings(path, &meta, what),
+        Ok(meta) => {
+            let mut v = permission_findings(path, &meta, what);
+            // Node writes `{}` into signal files and .NET leaves them empty; more than
+            // that is a plaintext cache written there as a fallback (Azure Identity does).
+            if backend == Backend::SecretService && meta.len() > 2 {
+                v.push(finding(
+                    Level::Warn,
+                    "file",
+                    format!(
+                        "the signal file holds {} bytes: probably a plaintext cache written as a fallback",
+                        meta.len()
+                    ),
+                    Some(
+                        "inspect it with --backend file; move it into the store with \
+                         `msal-cache migrate --to encrypted --backend file`, or delete it"
+                            .into(),
+                    ),
+                ));
+            }
+            v
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![finding(
             if backend == Backend::File { Level::Warn } else { Level::Ok },
             "file",

@@ -443,6 +443,12 @@ fn presets_find_the_tools_caches_under_home() {
         &env,
     );
     assert!(r.out.contains("preset: azure-identity-python (High confidence)"), "{}", r.out);
+    // Read through the preset's own store (none here), doctor spots the plaintext fallback.
+    let nobus =
+        [("HOME", s(&home)), ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/msal-cache-test-bus")];
+    let r = run_env(&["doctor", "--preset", "azure-identity-python"], &nobus);
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(r.out.contains("probably a plaintext cache written as a fallback"), "{}", r.out);
 }
 
 #[test]
