@@ -79,9 +79,13 @@ pub fn clear(args: &ClearArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let removed = modify(p.as_ref(), &src.lock_options(), |c| {
         let n = c.len();
         *c = TokenCache::new();
-        Ok((n, true))
+        Ok((n, n > 0)) // nothing to clear: leave the file (or its absence) alone
     })?;
-    writeln!(out, "removed {removed} entries; every program using this cache will ask to sign in again")?;
+    if removed == 0 {
+        writeln!(out, "nothing to clear: the cache holds no tokens or accounts")?;
+    } else {
+        writeln!(out, "removed {removed} entries; every program using this cache will ask to sign in again")?;
+    }
     Ok(Outcome::Ok)
 }
 

@@ -254,6 +254,9 @@ fn clear_refuses_without_yes_when_it_cannot_ask() {
     assert_eq!(r.code, 2);
     assert!(r.err.contains("--yes"), "{}", r.err);
     assert_eq!(std::fs::read(&cache).unwrap(), before);
+    let absent = dir.path("absent.json");
+    assert!(ok(&["clear", "--cache", s(&absent), "--yes"]).contains("nothing to clear"));
+    assert!(!absent.exists(), "clearing a cache that does not exist does not create one");
 }
 
 #[test]
