@@ -194,6 +194,17 @@ fn library_written_cache_is_listed() {
     let tokens = json(&["tokens", "--cache", s(&path), "--json"]);
     assert_eq!(tokens.as_array().unwrap().len(), 3);
     assert!(ok(&["accounts", "--cache", s(&path)]).starts_with("no accounts"));
+    assert_eq!(json(&["doctor", "--cache", s(&path), "--json", "--no-secret-store"])["problems"], 0);
+    let exported: Value = serde_json::from_str(&ok(&["export", "--cache", s(&path)])).unwrap();
+    assert_eq!(exported["AccessToken"].as_object().unwrap().len(), 3);
+    let full = dir.path("full.json");
+    ok(&["export", "--cache", s(&path), "--include-secrets", "-o", s(&full)]);
+    let other = dir.path("other.json");
+    assert!(
+        ok(&["import", "--cache", s(&other), s(&full)]).contains("imported 4 entries (4 new, 0 replaced)")
+    );
+    assert_eq!(json(&["tokens", "--cache", s(&other), "--json"]), tokens);
+    assert!(ok(&["clear", "--cache", s(&path), "--yes"]).contains("removed 4 entries"));
 }
 
 #[test]
