@@ -9,7 +9,10 @@
 //!   opaque (other SDKs compute them differently), entries are matched by
 //!   their fields; `null`s and numeric timestamps are accepted; unknown
 //!   sections and unknown fields are kept and written back unchanged, in
-//!   their original order.
+//!   their original order. Access tokens this crate did not change are
+//!   written back as their original JSON text, byte for byte; they are
+//!   parsed only when a query needs them, which keeps reloading a large
+//!   cache cheap.
 //! - **Writing matches MSAL Python**: [`add`](TokenCache::add) writes the
 //!   entries, fields and keys MSAL Python 1.39 writes for the same token
 //!   response, timestamps as strings.
@@ -38,6 +41,8 @@ pub use model::{AccessToken, Account, AppMetadata, IdToken, RefreshToken, Secret
 pub use query::AccessTokenQuery;
 
 pub(crate) use query::unix_now;
+
+use model::Lazy;
 
 const AT: &str = "AccessToken";
 const RT: &str = "RefreshToken";
@@ -74,7 +79,7 @@ pub(crate) type Section<E> = IndexMap<String, E>;
 /// ```
 #[derive(Default)]
 pub struct TokenCache {
-    pub(crate) access_tokens: Section<AccessToken>,
+    pub(crate) access_tokens: Section<Lazy<AccessToken>>,
     pub(crate) refresh_tokens: Section<RefreshToken>,
     pub(crate) id_tokens: Section<IdToken>,
     pub(crate) accounts: Section<Account>,
@@ -122,7 +127,13 @@ impl TokenCache {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self::new());
         }
-        serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
+        let text = std::str::from_utf8(bytes).map_err(|e| Error::Corrupt {
+            location: "token cache".into(),
+            reason: format!("not UTF-8 text (invalid byte at offset {})", e.valid_up_to()),
+        })?;
+        // From `&str`, serde_json skips re-validating UTF-8 string by string
+        // (one bulk check above is several times cheaper).
+        serde_json::from_str(text).map_err(|e| Error::Corrupt {
             location: "token cache".into(),
             reason: format!("not a valid MSAL token cache: {e}"),
         })
@@ -159,7 +170,7 @@ impl TokenCache {
 
     /// All access tokens with their stored keys, in file order.
     pub fn access_tokens(&self) -> impl Iterator<Item = (&str, &AccessToken)> {
-        self.access_tokens.iter().map(|(k, v)| (k.as_str(), v))
+        self.access_tokens.iter().map(|(k, v)| (k.as_str(), &**v))
     }
 
     /// All refresh tokens with their stored keys.
@@ -202,7 +213,7 @@ impl TokenCache {
         self.scope_index.get_or_init(|| {
             let mut ix: HashMap<String, Vec<usize>> = HashMap::new();
             for (pos, at) in self.access_tokens.values().enumerate() {
-                for scope in unique_scopes(at.target.as_deref().unwrap_or("")) {
+                for scope in unique_scopes(at.str_field("target").as_deref().unwrap_or("")) {
                     ix.entry(scope).or_default().push(pos);
                 }
             }

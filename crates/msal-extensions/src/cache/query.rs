@@ -10,7 +10,6 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
-use super::add::{same, upsert};
 use super::model::{AccessToken, Account, IdToken, RefreshToken, Secret};
 use super::{TokenCache, jwt};
 
@@ -126,10 +125,11 @@ impl TokenCache {
     pub fn access_token(&self, query: &AccessTokenQuery<'_>) -> Option<&AccessToken> {
         let valid_after = query.now.unwrap_or_else(unix_now) + query.skew.as_secs() as i64;
         let Some(first) = query.scopes.first() else {
-            return best_match(self.access_tokens.values(), query, valid_after);
+            return best_match(self.access_tokens.values().map(|at| &**at), query, valid_after);
         };
         let positions = self.scope_index().get(&first.to_ascii_lowercase())?;
-        let candidates = positions.iter().filter_map(|&p| self.access_tokens.get_index(p).map(|(_, at)| at));
+        let candidates =
+            positions.iter().filter_map(|&p| self.access_tokens.get_index(p).map(|(_, at)| &**at));
         best_match(candidates, query, valid_after)
     }
 
@@ -222,15 +222,7 @@ impl TokenCache {
     /// or copied from another cache; token responses go through
     /// [`add`](Self::add).
     pub fn insert_access_token(&mut self, entry: AccessToken) {
-        let key = super::add::at_key(&entry);
-        upsert(&mut self.access_tokens, key, entry, |a, b| {
-            same(&a.home_account_id, &b.home_account_id)
-                && same(&a.environment, &b.environment)
-                && same(&a.client_id, &b.client_id)
-                && same(&a.realm, &b.realm)
-                && super::add::same_target(&a.target, &b.target)
-        });
-        self.invalidate_index();
+        self.upsert_access_token(entry);
     }
 }
 
