@@ -87,6 +87,9 @@ pub fn table<W: Write>(out: &mut W, header: &[&str], rows: &[Vec<String>]) -> io
 /// Removes control characters from text that came from a cache file, so a
 /// crafted entry cannot drive the terminal.
 pub fn clean(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned(); // the usual case: one copy, no char-by-char rebuild
+    }
     s.chars().filter(|c| !c.is_control()).collect()
 }
 

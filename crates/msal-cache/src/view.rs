@@ -1,7 +1,7 @@
 //! `accounts` and `tokens`: what a cache holds, as a table or as JSON.
 //! Secrets are never printed; a token is identified by its fingerprint.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 
 use clap::Args;
@@ -49,44 +49,45 @@ fn s(v: &Option<String>) -> String {
     clean(v.as_deref().unwrap_or(""))
 }
 
-fn same(a: &Option<String>, b: &Option<String>) -> bool {
-    a.as_deref().unwrap_or("").eq_ignore_ascii_case(b.as_deref().unwrap_or(""))
-}
-
 fn fp(secret: &Option<Secret>) -> String {
     secret.as_ref().map(|s| fingerprint(s.expose())).unwrap_or_else(|| "-".into())
 }
 
 /// The accounts, each with the clients holding tokens for it in its environment.
+///
+/// One pass over the tokens (not one per account), and access tokens are
+/// looked at only when there are accounts: an app-only cache of thousands of
+/// tokens is listed without parsing them.
 pub fn account_rows(c: &TokenCache) -> Vec<AccountRow> {
+    if c.accounts().next().is_none() {
+        return Vec::new();
+    }
+    let mut clients: HashMap<(String, String), BTreeSet<String>> = HashMap::new();
+    let mut note = |hai: &Option<String>, env: &Option<String>, client: &Option<String>| {
+        if let (Some(h), Some(c)) = (hai.as_deref().filter(|h| !h.is_empty()), client) {
+            let key = (h.to_ascii_lowercase(), env.as_deref().unwrap_or("").to_ascii_lowercase());
+            let set = clients.entry(key).or_default();
+            if !set.contains(c.as_str()) {
+                set.insert(clean(c));
+            }
+        }
+    };
+    c.access_tokens().for_each(|(_, t)| note(&t.home_account_id, &t.environment, &t.client_id));
+    c.refresh_tokens().for_each(|(_, t)| note(&t.home_account_id, &t.environment, &t.client_id));
+    c.id_tokens().for_each(|(_, t)| note(&t.home_account_id, &t.environment, &t.client_id));
     c.accounts()
         .map(|a| {
-            let mine = |hai: &Option<String>, env: &Option<String>| {
-                same(hai, &a.home_account_id) && same(env, &a.environment)
-            };
-            let mut clients = BTreeSet::new();
-            clients.extend(
-                c.access_tokens()
-                    .filter(|(_, t)| mine(&t.home_account_id, &t.environment))
-                    .map(|(_, t)| s(&t.client_id)),
-            );
-            clients.extend(
-                c.refresh_tokens()
-                    .filter(|(_, t)| mine(&t.home_account_id, &t.environment))
-                    .map(|(_, t)| s(&t.client_id)),
-            );
-            clients.extend(
-                c.id_tokens()
-                    .filter(|(_, t)| mine(&t.home_account_id, &t.environment))
-                    .map(|(_, t)| s(&t.client_id)),
-            );
+            let key = (s(&a.home_account_id).to_ascii_lowercase(), s(&a.environment).to_ascii_lowercase());
             AccountRow {
                 username: s(&a.username),
                 home_account_id: s(&a.home_account_id),
                 environment: s(&a.environment),
                 realm: s(&a.realm),
                 authority_type: s(&a.authority_type),
-                clients: clients.into_iter().filter(|c| !c.is_empty()).collect(),
+                clients: clients
+                    .get(&key)
+                    .map(|c| c.iter().filter(|c| !c.is_empty()).cloned().collect())
+                    .unwrap_or_default(),
             }
         })
         .collect()
@@ -145,6 +146,8 @@ pub fn accounts(args: &ViewArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let src = args.source.resolve()?;
     let cache = source::load(src.open()?.as_ref())?;
     let rows = account_rows(&cache);
+    // The process exits next: freeing thousands of entries one by one would only cost time.
+    std::mem::forget(cache);
     if args.json {
         write_accounts_json(out, &rows)?;
     } else {
@@ -196,6 +199,7 @@ pub fn tokens(args: &ViewArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let src = args.source.resolve()?;
     let cache = source::load(src.open()?.as_ref())?;
     let rows = token_rows(&cache);
+    std::mem::forget(cache); // as in `accounts`
     if args.json {
         write_tokens_json(out, &rows, now())?;
     } else {

@@ -5,6 +5,8 @@ PyPI) for the msal-cache CLI tests.
                                   client, one expired access token), an app token,
                                   unknown fields and an unknown section; fixed times
   write_cache.py many PATH N      N app access tokens (for the start-up benchmark)
+  write_cache.py users PATH N     N access tokens of 10 signed-in users (100 scopes each
+                                  when N = 1000), with their refresh and id tokens
 
 Every secret contains SECRETVAL so that a test can grep outputs for it.
 Times are rewritten to fixed values around NOW = 1900000000 so outputs are
@@ -75,5 +77,16 @@ def many(path, n):
     FilePersistence(path).save(cache.serialize())
 
 
+def users(path, n):
+    cache = msal.SerializableTokenCache()
+    for i in range(int(n)):
+        u = i % 10
+        cache.add({"client_id": AZ_CLI, "scope": ["api://bench/scope-%d" % i],
+                   "token_endpoint": TOKEN_ENDPOINT % "contoso.onmicrosoft.com", "grant_type": "device_code",
+                   "response": user_response("uid%d" % u, "utid", "user%d@contoso.com" % u, "u%d-%d" % (u, i),
+                                             foci=True)})
+    FilePersistence(path).save(cache.serialize())
+
+
 if __name__ == "__main__":
-    {"rich": rich, "many": many}[sys.argv[1]](*sys.argv[2:])
+    {"rich": rich, "many": many, "users": users}[sys.argv[1]](*sys.argv[2:])
