@@ -41,6 +41,8 @@ enum Command {
     Accounts(view::ViewArgs),
     /// List the tokens: kind, client, account, scopes, expiry, family id (secrets never shown).
     Tokens(view::ViewArgs),
+    /// List the presets for Microsoft tools' caches, resolved on this machine (--json adds their sources).
+    Presets(view::PresetsArgs),
     /// Check backend, encryption, permissions, lockfile, content and secret store; say how to fix each finding.
     Doctor(doctor::DoctorArgs),
     /// Remove an account (by home account id or username) and all its tokens, under the lock.
@@ -98,6 +100,7 @@ fn run(command: Command, out: &mut impl Write) -> BoxResult<Outcome> {
     match command {
         Command::Accounts(a) => view::accounts(&a, out),
         Command::Tokens(a) => view::tokens(&a, out),
+        Command::Presets(a) => view::presets(&a, out),
         Command::Doctor(a) => doctor::run(&a, out),
         Command::RemoveAccount(a) => edit::remove_account(&a, out),
         Command::Clear(a) => edit::clear(&a, out),

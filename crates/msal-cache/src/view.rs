@@ -259,3 +259,51 @@ pub fn write_tokens_table<W: Write>(out: &mut W, rows: &[TokenRow], now: i64) ->
     )?;
     Ok(())
 }
+
+/// Options of `presets`.
+#[derive(Debug, Args)]
+pub struct PresetsArgs {
+    /// Print JSON (with each preset's source) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `msal-cache presets`: every preset, resolved on this machine.
+pub fn presets(args: &PresetsArgs, out: &mut impl Write) -> BoxResult<Outcome> {
+    use msal_extensions::presets::{Preset, PresetStorage};
+    let rows: Vec<(Preset, String, String)> = Preset::ALL
+        .into_iter()
+        .map(|p| match p.resolve() {
+            Ok(r) => {
+                let store = match r.storage() {
+                    PresetStorage::PlaintextFile => "plaintext file".to_owned(),
+                    PresetStorage::SecretService { schema, .. } => format!("Secret Service, schema {schema}"),
+                    PresetStorage::Keychain { service, account } => format!("Keychain {service}/{account}"),
+                    PresetStorage::Dpapi => "DPAPI file".to_owned(),
+                    other => format!("{other:?}"),
+                };
+                (p, store, r.location().display().to_string())
+            }
+            Err(e) => (p, "-".to_owned(), format!("({e})")),
+        })
+        .collect();
+    if args.json {
+        let v: Vec<Value> = rows
+            .iter()
+            .map(|(p, store, loc)| {
+                json!({"name": p.name(), "confidence": format!("{:?}", p.confidence()),
+                       "store": store, "location": loc, "source": p.source()})
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+    } else {
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|(p, store, loc)| {
+                vec![p.name().into(), format!("{:?}", p.confidence()), store.clone(), loc.clone()]
+            })
+            .collect();
+        table(out, &["PRESET", "CONFIDENCE", "STORE", "LOCATION"], &cells)?;
+    }
+    Ok(Outcome::Ok)
+}

@@ -466,6 +466,21 @@ fn presets_find_the_tools_caches_under_home() {
 }
 
 #[test]
+fn presets_are_listed_with_their_sources() {
+    let r = run_env(&["presets", "--json"], &[("HOME", "/home/someone"), ("AZURE_CONFIG_DIR", "")]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let v: Value = serde_json::from_str(&r.out).unwrap();
+    let cli = v.as_array().unwrap().iter().find(|p| p["name"] == "azure-cli").unwrap();
+    assert_eq!(cli["location"], "/home/someone/.azure/msal_token_cache.json");
+    assert_eq!(cli["store"], "plaintext file");
+    assert!(cli["source"].as_str().unwrap().contains("azure-cli-core"));
+    let vs = v.as_array().unwrap().iter().find(|p| p["name"] == "visual-studio").unwrap();
+    assert_eq!(vs["confidence"], "Medium");
+    let table = run_env(&["presets"], &[("HOME", "/home/someone")]).out;
+    assert!(table.starts_with("PRESET") && table.lines().count() == 6, "{table}");
+}
+
+#[test]
 fn demo_shares_one_cache_between_processes_and_loses_nothing() {
     let dir = Scratch::new("demo");
     let r = run(&["demo", "--processes", "4", "--updates", "5", "--plaintext", "--dir", s(&dir.0)]);
