@@ -498,3 +498,53 @@ fn an_infinite_lock_timeout_does_not_panic() {
     let r = run(&["remove-account", "--cache", s(&cache), "--lock-timeout", "inf", "x"]);
     assert_eq!(r.code, 1, "{}", r.err);
 }
+
+/// Azure Identity for Python's exact Secret Service item, written by the real
+/// `LibsecretPersistence`, read and edited through `--preset`, read back by Python.
+#[test]
+fn azure_identity_preset_shares_the_python_libsecret_item() {
+    if std::env::var("WITH_SECRET_SERVICE").as_deref() != Ok("1") {
+        return peer_missing::<()>(
+            "a Secret Service on the session bus (WITH_SECRET_SERVICE=1)",
+            "run the tests under scripts/with-secret-service.sh",
+        )
+        .unwrap_or(());
+    }
+    let dir = Scratch::new("libsecret");
+    let Some(cache) = python_cache(&dir) else { return };
+    let home = dir.path("home");
+    let signal = home.join(".IdentityService/msal.cache.nocae");
+    std::fs::create_dir_all(signal.parent().unwrap()).unwrap();
+    let peer = Path::new(env!("CARGO_MANIFEST_DIR")).join("../msal-extensions/tests/py/libsecret_peer.py");
+    let names = [
+        "--schema",
+        "msal.cache.nocae",
+        "--attr",
+        "MsalClientID=Microsoft.Developer.IdentityService",
+        "--label",
+        "MSALCache",
+    ];
+    let py = |op: &str, extra: &[&str]| {
+        let o = Command::new(python().unwrap())
+            .arg(&peer)
+            .arg(op)
+            .arg(&signal)
+            .args(names)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "libsecret_peer {op}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    py("save", &[s(&cache)]);
+    let env = [("HOME", s(&home))];
+    let r = run_env(&["accounts", "--preset", "azure-identity-python", "--json"], &env);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(serde_json::from_str::<Value>(&r.out).unwrap().as_array().unwrap().len(), 2);
+    let r = run_env(&["remove-account", "--preset", "azure-identity-python", "bob@fabrikam.com"], &env);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    let back: Value = serde_json::from_str(&py("load", &[])).unwrap();
+    let accounts = back["Account"].as_object().unwrap();
+    assert_eq!(accounts.len(), 1, "Python sees the edit made through the preset");
+    assert!(back["FutureSection"].is_object(), "unknown sections survive");
+}
