@@ -84,8 +84,8 @@ pub fn run(args: &DemoArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let report = check(&cache, args);
     writeln!(out, "{report}")?;
     writeln!(out, "took {:.2} s; {failed} worker(s) failed", elapsed.as_secs_f64())?;
-    if temporary {
-        let _ = remove_all(persistence.as_ref(), &dir);
+    if let Err(e) = if temporary { remove_all(backend, &file, &dir) } else { Ok(()) } {
+        writeln!(out, "note: could not remove the demo's cache: {}", crate::error_chain(e.as_ref()))?;
     }
     Ok(if report.ok() && failed == 0 { Outcome::Ok } else { Outcome::Problem })
 }
@@ -111,9 +111,11 @@ fn start_empty(p: &dyn Persistence, file: &Path) -> BoxResult<()> {
     Ok(FilePersistence::new(file)?.touch()?)
 }
 
-fn remove_all(p: &dyn Persistence, dir: &Path) -> BoxResult<()> {
-    if p.is_encrypted() {
-        p.save("{}")?; // the Secret Service item holds no demo tokens after the run
+/// Deletes the demo's folder and, when it used one, its Secret Service item,
+/// so repeated runs leave nothing in the user's keyring.
+fn remove_all(backend: Backend, file: &Path, dir: &Path) -> BoxResult<()> {
+    if backend == Backend::SecretService {
+        SecretServicePersistence::new(file)?.delete()?;
     }
     std::fs::remove_dir_all(dir)?;
     Ok(())
