@@ -7,6 +7,10 @@
 //! `--preset NAME` (a Microsoft tool's cache). Secrets are never printed:
 //! tokens are shown by a short fingerprint (`sha256:` + 8 hex digits) at most.
 //!
+//! Environment: `MSAL_CACHE_NOW=<unix seconds>` pins "now" for the
+//! relative times ("in 42 min", "expired") so output can be compared
+//! byte for byte (the snapshot tests use it).
+//!
 //! Exit codes: 0 success; 1 the command ran but found a problem (`doctor`
 //! findings, a lockfile that is held and was not removed, an account that is
 //! not in the cache, a demo that lost tokens); 2 usage or operational error

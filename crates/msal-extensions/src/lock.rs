@@ -754,6 +754,7 @@ mod tests {
     }
 
     /// A pid that is not running: a child that has exited and been reaped.
+    #[cfg(unix)]
     fn dead_pid() -> u32 {
         let mut c = std::process::Command::new("true").spawn().unwrap();
         let pid = c.id();
