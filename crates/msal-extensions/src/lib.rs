@@ -56,6 +56,14 @@
 //! Unix (Linux, macOS, the BSDs) is fully supported. Other platforms compile;
 //! every operation returns an error saying the platform is not supported.
 //!
+//! Encryption at rest: on Linux, [`SecretServicePersistence`] stores the cache
+//! in the freedesktop Secret Service (gnome-keyring, KeePassXC...) over D-Bus,
+//! item for item compatible with the Python reference's
+//! `LibsecretPersistence`, without libsecret or PyGObject. On every other
+//! platform it compiles and returns [`Error::Unavailable`];
+//! [`build_encrypted_persistence`] picks the platform's backend and, only if
+//! asked ([`Fallback::PlaintextFile`]), falls back to a plain file.
+//!
 //! # Minimum supported Rust version
 //!
 //! 1.89, for `File::lock` and `File::try_lock`.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::Scratch;
 use msal_extensions::{
-    ChangeToken, EncryptedPersistenceBuilder, Error, Fallback, Persistence, SecretEncoding,
+    ChangeToken, EncryptedPersistenceBuilder, Error, Fallback, Persistence, SecretCollection, SecretEncoding,
     SecretServicePersistence, SessionEncryption, build_encrypted_persistence,
 };
 use secret_service::EncryptionType;
@@ -209,6 +209,41 @@ fn build_encrypted_persistence_picks_the_secret_service() {
     chosen.save("{}").unwrap();
     assert_eq!(chosen.load().unwrap(), "{}");
     SecretServicePersistence::new(dir.path("c")).unwrap().delete().unwrap();
+}
+
+#[test]
+fn collections_by_alias_and_path_and_bad_names() {
+    if !have_service() {
+        return;
+    }
+    let dir = Scratch::new("ss-coll");
+    // The in-memory "session" collection, by alias.
+    let session = SecretServicePersistence::builder(dir.path("s"))
+        .collection(SecretCollection::Session)
+        .build()
+        .unwrap();
+    session.save("{}").unwrap();
+    assert_eq!(session.load().unwrap(), "{}");
+    assert!(items_with(&schema_attr(&session)).is_empty(), "not in the default collection");
+    session.delete().unwrap();
+    // The default collection by object path: the same item as by alias.
+    let by_path = SecretServicePersistence::builder(dir.path("p"))
+        .collection(SecretCollection::Path("/org/freedesktop/secrets/aliases/default".into()))
+        .build()
+        .unwrap();
+    by_path.save("{\"p\": 1}").unwrap();
+    assert_eq!(SecretServicePersistence::new(dir.path("p")).unwrap().load().unwrap(), "{\"p\": 1}");
+    by_path.delete().unwrap();
+    // Bad names are typed errors, not panics.
+    for (c, want) in [
+        (SecretCollection::Path("not a path".into()), "not a D-Bus object path"),
+        (SecretCollection::Alias("msalx-no-such-alias".into()), "no collection behind the alias"),
+    ] {
+        let p = SecretServicePersistence::builder(dir.path("x")).collection(c).build().unwrap();
+        let err = p.load().unwrap_err();
+        let Error::Unavailable { message, .. } = &err else { panic!("want Unavailable, got {err:?}") };
+        assert!(message.contains(want), "{message}");
+    }
 }
 
 // ------------------------------------------------------------ Python interop
