@@ -23,7 +23,7 @@
 //!   goes on empty; with [`OnCorrupt::Fail`] the [`Error::Corrupt`] is returned.
 
 use std::path::{Path, PathBuf};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use crate::cache::{AccessToken, AccessTokenQuery, Account, RefreshToken, TokenCache, TokenResponse};
@@ -76,7 +76,7 @@ struct State {
 /// cache.add(&response)?; // one lock round
 /// let q = AccessTokenQuery::new("my-client-id", ["https://graph.microsoft.com/.default"]);
 /// let at = cache.access_token(&q)?.expect("just added");
-/// assert_eq!(at.secret.unwrap().expose(), "at");
+/// assert_eq!(at.secret.as_ref().unwrap().expose(), "at");
 /// # std::fs::remove_dir_all(&dir).ok();
 /// # Ok::<(), msal_extensions::Error>(())
 /// ```
@@ -86,6 +86,9 @@ pub struct PersistedTokenCache<P: Persistence> {
     on_corrupt: OnCorrupt,
     pretty: bool,
     state: RwLock<State>,
+    /// The version of the store last copied aside, so that threads meeting
+    /// the same corrupt content one after another keep a single copy.
+    quarantined: std::sync::Mutex<Option<ChangeToken>>,
 }
 
 impl<P: Persistence> PersistedTokenCache<P> {
@@ -98,6 +101,7 @@ impl<P: Persistence> PersistedTokenCache<P> {
             on_corrupt: OnCorrupt::default(),
             pretty: false,
             state: RwLock::new(State::default()),
+            quarantined: std::sync::Mutex::new(None),
         }
     }
 
@@ -207,8 +211,9 @@ impl<P: Persistence> PersistedTokenCache<P> {
     ///
     /// # Errors
     /// As [`read`](Self::read).
-    pub fn access_token(&self, query: &AccessTokenQuery<'_>) -> Result<Option<AccessToken>> {
-        self.read(|c| c.access_token(query).cloned())
+    pub fn access_token(&self, query: &AccessTokenQuery<'_>) -> Result<Option<Arc<AccessToken>>> {
+        // Shared, not cloned: a hit costs a reference count, not a dozen string copies.
+        self.read(|c| c.access_token_shared(query).cloned())
     }
 
     /// All accounts.
@@ -307,7 +312,15 @@ impl<P: Persistence> PersistedTokenCache<P> {
         if self.on_corrupt == OnCorrupt::Fail {
             return Err(Error::Corrupt { location: self.where_(), reason });
         }
+        // Called under the cross-process lock, so the content cannot change
+        // between this stat and the read that found it corrupt.
+        let token = self.persistence.change_token()?;
+        let mut last = self.quarantined.lock().unwrap_or_else(|p| p.into_inner());
+        if *last == Some(token) {
+            return Ok(TokenCache::new());
+        }
         let copy = quarantine(self.persistence.location(), bytes)?;
+        *last = Some(token);
         log::warn!(
             "{}: {reason}; kept a copy at {} and continuing with an empty cache",
             self.where_(),

@@ -133,10 +133,8 @@ impl TokenCache {
         })?;
         // From `&str`, serde_json skips re-validating UTF-8 string by string
         // (one bulk check above is several times cheaper).
-        serde_json::from_str(text).map_err(|e| Error::Corrupt {
-            location: "token cache".into(),
-            reason: format!("not a valid MSAL token cache: {e}"),
-        })
+        serde_json::from_str(text)
+            .map_err(|e| Error::Corrupt { location: "token cache".into(), reason: describe(&e) })
     }
 
     /// Serialises to compact JSON (what MSAL .NET writes; every SDK reads it).
@@ -220,6 +218,20 @@ impl TokenCache {
             ix
         })
     }
+}
+
+/// Where and how the JSON is bad, without quoting it: serde_json's own
+/// messages quote unexpected values, which may be tokens.
+fn describe(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "ends early (truncated?)",
+        serde_json::error::Category::Syntax => "is not valid JSON",
+        serde_json::error::Category::Data => {
+            "is JSON but not an MSAL cache (a section or entry is not an object)"
+        }
+        serde_json::error::Category::Io => "could not be read",
+    };
+    format!("the content {what} at line {} column {}", e.line(), e.column())
 }
 
 /// The distinct lower-cased scopes of a space-separated target.
@@ -369,6 +381,18 @@ mod tests {
         }
         assert!(TokenCache::parse("  \n").unwrap().is_empty());
         assert!(TokenCache::parse(r#"{"AccessToken": null}"#).unwrap().is_empty());
+    }
+
+    #[test]
+    fn errors_never_quote_content() {
+        for bad in [
+            r#"{"AccessToken": "SECRET1"}"#,
+            r#"{"RefreshToken": {"k": "SECRET1"}}"#,
+            r#"{"Account": ["SECRET1"]}"#,
+        ] {
+            let e = TokenCache::parse(bad).unwrap_err();
+            assert!(!e.to_string().contains("SECRET1") && !format!("{e:?}").contains("SECRET1"), "{e}");
+        }
     }
 
     #[test]

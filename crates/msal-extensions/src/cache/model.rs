@@ -347,13 +347,14 @@ entry! {
 #[derive(Clone)]
 pub(crate) struct Lazy<E> {
     raw: Option<Box<serde_json::value::RawValue>>,
-    parsed: std::sync::OnceLock<E>,
+    /// Shared so that a lookup can hand out the entry without copying its strings.
+    parsed: std::sync::OnceLock<std::sync::Arc<E>>,
 }
 
 impl<E: EntryFields + serde::de::DeserializeOwned> Lazy<E> {
     /// An entry built in memory (nothing raw to keep).
     pub(crate) fn new(e: E) -> Self {
-        Lazy { raw: None, parsed: std::sync::OnceLock::from(e) }
+        Lazy { raw: None, parsed: std::sync::OnceLock::from(std::sync::Arc::new(e)) }
     }
 
     /// The value of one string field, without parsing the whole entry.
@@ -370,19 +371,26 @@ impl<E: EntryFields + serde::de::DeserializeOwned> Lazy<E> {
     }
 }
 
-impl<E: EntryFields + serde::de::DeserializeOwned> std::ops::Deref for Lazy<E> {
-    type Target = E;
-    fn deref(&self) -> &E {
+impl<E: EntryFields + serde::de::DeserializeOwned> Lazy<E> {
+    /// The parsed entry, shared.
+    pub(crate) fn shared(&self) -> &std::sync::Arc<E> {
         self.parsed.get_or_init(|| {
             let raw = self.raw.as_ref().map_or("{}", |r| r.get());
             // The raw text was checked to be a JSON object when loaded, and
             // the entry reader accepts any object; should it ever fail, the
             // raw text is still what gets saved, so nothing is lost.
-            serde_json::from_str(raw).unwrap_or_else(|e| {
+            std::sync::Arc::new(serde_json::from_str(raw).unwrap_or_else(|e| {
                 log::warn!("could not read a cache entry: {e}");
                 E::default()
-            })
+            }))
         })
+    }
+}
+
+impl<E: EntryFields + serde::de::DeserializeOwned> std::ops::Deref for Lazy<E> {
+    type Target = E;
+    fn deref(&self) -> &E {
+        self.shared()
     }
 }
 
