@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The demo of the main job: several processes share one cache file under the
-# cross-process lock, then the file is checked for lost updates.
+# The demo of the main job: several processes add tokens to one shared token
+# cache (encrypted in the Secret Service when one runs, else a plaintext file
+# with a warning), then every token is listed (fingerprints, never secrets)
+# and checked: none may be lost.
 #   bash scripts/demo.sh [msal-cache demo options, e.g. --processes 32]
 set -euo pipefail
 cd "$(dirname "$0")/.."

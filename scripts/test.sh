@@ -22,6 +22,9 @@ log "Python peers (msal, msal-extensions from PyPI)"
 eval "$(bash scripts/python-peers.sh)"
 export MSALX_PYTHON MSALX_PYTHON_NO_PORTALOCKER
 
-log "cargo test --workspace, inside a private Secret Service session"
+log "cargo test --workspace (inside a private session bus with an unlocked Secret Service)"
+# The Secret Service tests (library and msal-cache migrate/preset tests) need
+# WITH_SECRET_SERVICE=1, which with-secret-service.sh sets; CI=true makes a
+# missing one a failure rather than a skip.
 bash scripts/with-secret-service.sh cargo test --workspace --locked
 log "all tests passed"

@@ -17,6 +17,8 @@
 //! | serialise read-modify-write across processes | [`CrossPlatLock`] (or [`LockOptions`] for a timeout) |
 //! | store the cache encrypted by the platform's secret store, optionally falling back to a file | [`build_encrypted_persistence`], [`EncryptedPersistenceBuilder`] |
 //! | share an encrypted cache with Python's `LibsecretPersistence` (Linux) | [`SecretServicePersistence`] |
+//! | open the cache of Azure CLI, Azure Identity or Visual Studio | [`presets::Preset`] |
+//! | see who holds a lockfile, or remove a provably stale one | [`lock::inspect`], [`lock::remove_stale`] |
 //! | write your own backend | implement [`Persistence`] |
 //! | read, query or edit an MSAL token cache in memory (unified schema, any SDK's file) | [`TokenCache`] (+ [`TokenResponse`], [`AccessTokenQuery`]) |
 //! | share one token cache file between threads and processes (Rust, Python, .NET, Node) | [`PersistedTokenCache`] |
@@ -91,6 +93,7 @@ mod file;
 pub mod lock;
 mod persisted;
 mod persistence;
+pub mod presets;
 pub mod secret_service;
 mod sys;
 
