@@ -40,6 +40,22 @@ pub use add::TokenResponse;
 pub use model::{AccessToken, Account, AppMetadata, IdToken, RefreshToken, Secret};
 pub use query::AccessTokenQuery;
 
+/// The claims of a JWT such as an id token, decoded **without verifying its
+/// signature** (as MSAL does for the id tokens it caches: they came over TLS
+/// straight from the identity provider). `None` when `jwt` is not a JWT whose
+/// payload is base64url JSON object; never panics.
+///
+/// # Examples
+/// ```
+/// // header {"alg":"none"}, payload {"sub":"42"}
+/// let claims = msal_extensions::cache::decode_jwt_claims("eyJhbGciOiJub25lIn0.eyJzdWIiOiI0MiJ9.").unwrap();
+/// assert_eq!(claims["sub"], "42");
+/// assert!(msal_extensions::cache::decode_jwt_claims("not a jwt").is_none());
+/// ```
+pub fn decode_jwt_claims(jwt: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    jwt::jwt_claims(jwt)
+}
+
 pub(crate) use query::unix_now;
 
 use model::Lazy;

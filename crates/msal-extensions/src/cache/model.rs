@@ -16,7 +16,8 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde_json::{Map, Value};
 
-/// A token or other secret string. `Debug` and `Display` never show it.
+/// A token or other secret string. `Debug` never shows it (there is no
+/// `Display`), and its memory is overwritten with zeros when it is dropped.
 ///
 /// # Examples
 /// ```
@@ -43,6 +44,14 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        // Freed memory is reused by later allocations (and can end up in a
+        // core dump): wipe the token before giving it back.
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 
