@@ -26,7 +26,7 @@
 //!    path's and start over, so the classic "flock on a deleted lockfile" race
 //!    cannot give two holders among processes using this crate.
 //!
-//! Waiting is a jittered exponential backoff from 0.2 ms to 8 ms (the
+//! Waiting is a jittered exponential backoff from 0.2 ms to 2 ms (the
 //! reference polls every 250 ms), bounded by a timeout (30 s by default).
 //! Threads of one process queue on an in-process condition variable first,
 //! so a handoff between threads costs no polling. A process that comes
@@ -84,7 +84,7 @@ impl Default for LockOptions {
             timeout: Duration::from_secs(30),
             unidentified_grace: Duration::from_secs(2),
             min_backoff: Duration::from_micros(200),
-            max_backoff: Duration::from_millis(8),
+            max_backoff: Duration::from_millis(2),
         }
     }
 }
@@ -95,7 +95,7 @@ const UNIDENTIFIED_MAX_AGE: Duration = Duration::from_secs(10);
 
 impl LockOptions {
     /// The defaults: 30 s timeout, 2 s grace for lockfiles without a pid,
-    /// backoff between 0.2 ms and 8 ms.
+    /// backoff between 0.2 ms and 2 ms.
     pub fn new() -> Self {
         Self::default()
     }
@@ -278,19 +278,24 @@ enum Attempt {
 
 /// One try: create the lockfile, or judge the existing one.
 fn attempt(path: &Path, stamp: &[u8], waiter: &mut Waiter, opts: &LockOptions) -> Result<Attempt> {
+    // Probe an existing lockfile first: while the lock is busy this is the
+    // cheap path (open + flock), and it is what every waiter repeats.
+    match sys::open_existing(path) {
+        Ok(file) => return judge_existing(path, file, waiter, opts),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(open_error(path, e)),
+    }
     match sys::create_stamped_lockfile(path, stamp) {
         Ok(Some(file)) => {
             let id = sys::file_id(&file).with_path("read the identity of", path)?;
-            return Ok(Attempt::Acquired(file, id));
+            Ok(Attempt::Acquired(file, id))
         }
-        Ok(None) => {}
-        Err(e) => return Err(Error::io("create the lockfile", path, e)),
+        Ok(None) => Ok(Attempt::Retry), // created by someone else meanwhile: judge theirs
+        Err(e) => Err(Error::io("create the lockfile", path, e)),
     }
-    let file = match sys::open_existing(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Attempt::Retry),
-        Err(e) => return Err(open_error(path, e)),
-    };
+}
+
+fn judge_existing(path: &Path, file: File, waiter: &mut Waiter, opts: &LockOptions) -> Result<Attempt> {
     match file.try_lock() {
         Ok(()) => judge_unlocked(path, file, waiter, opts),
         Err(TryLockError::WouldBlock) => Ok(Attempt::Busy(read_holder(&file))),

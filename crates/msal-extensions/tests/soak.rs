@@ -20,7 +20,7 @@ const AUTHORITY: &str = "https://login.microsoftonline.com/soak-tenant";
 const APP: &str = "soak-app";
 const WORKERS: usize = 32;
 /// Cap on adds per worker, so the cache (re-parsed on every foreign write) stays a few MB.
-const MAX_ADDS: usize = 60;
+const MAX_ADDS: usize = 40;
 
 fn b64url(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -78,6 +78,10 @@ fn soak_worker(path: &Path, id: &str, run: Duration, log: &Path) {
     let end = Instant::now() + run;
     let mut n = 0;
     while Instant::now() < end {
+        // Think time, as an application has between cache operations: 32
+        // workers re-parsing a multi-megabyte cache in a tight loop would only
+        // measure how a debug build starves two cores.
+        std::thread::sleep(Duration::from_micros(1000 + next() % 9000));
         let roll = next() % 10;
         if roll < 2 && n < MAX_ADDS {
             let scope = format!("soak/{id}/{n}");
