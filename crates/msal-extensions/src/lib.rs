@@ -72,13 +72,17 @@
 //! # Ok::<(), msal_extensions::Error>(())
 //! ```
 
+mod dpapi;
 mod error;
 mod file;
+mod keychain;
 pub mod lock;
 mod persistence;
 mod sys;
 
+pub use dpapi::{DpapiPersistence, DpapiScope};
 pub use error::{BoxError, Error, LockHolder, Result};
 pub use file::{Durability, FilePersistence};
+pub use keychain::KeychainPersistence;
 pub use lock::{CrossPlatLock, LockOptions};
 pub use persistence::{ChangeToken, Persistence};
