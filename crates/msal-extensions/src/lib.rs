@@ -14,6 +14,8 @@
 //! | you want to | use |
 //! |---|---|
 //! | store the cache as a plain file (`0600`), never half-written | [`FilePersistence`] |
+//! | encrypt it with Windows DPAPI, readable by the Python reference | [`DpapiPersistence`] |
+//! | keep it in the macOS Keychain, like the Python reference | [`KeychainPersistence`] |
 //! | serialise read-modify-write across processes | [`CrossPlatLock`] (or [`LockOptions`] for a timeout) |
 //! | write your own backend | implement [`Persistence`] |
 //!
@@ -47,8 +49,14 @@
 //!
 //! # Platform notes
 //!
-//! Unix (Linux, macOS, the BSDs) is fully supported. Other platforms compile;
+//! Unix (Linux, macOS, the BSDs) and Windows are supported for files and the
+//! lock; DPAPI on Windows, the Keychain on macOS. Other platforms compile;
 //! every operation returns an error saying the platform is not supported.
+//! How each platform is verified (natively, under Wine, or compiled and
+//! linted only) is in the repository's `docs/platforms.md`: in short, the
+//! Windows code runs in CI under Wine, whose DPAPI and file sharing are
+//! reimplementations, and the macOS Keychain code is compiled and linted but
+//! not run.
 //!
 //! # Minimum supported Rust version
 //!
