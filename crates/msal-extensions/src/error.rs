@@ -87,6 +87,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// An argument given to this crate is unusable, e.g. a token response
+    /// that is not a JSON object or an authority that is not an `https` URL.
+    /// Nothing was changed.
+    InvalidInput {
+        /// What was wrong, e.g. `"token response"`.
+        what: &'static str,
+        /// Why it is unusable.
+        reason: String,
+    },
     /// An I/O operation on a file failed.
     Io {
         /// What was being done, e.g. `"rename temporary file over"`.
@@ -123,6 +132,11 @@ impl Error {
     /// The not-found error for a file path.
     pub(crate) fn not_found(path: &Path) -> Self {
         Error::NotFound { location: path.display().to_string() }
+    }
+
+    /// An [`Error::InvalidInput`].
+    pub(crate) fn invalid(what: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidInput { what, reason: reason.into() }
     }
 
     /// `true` for [`Error::NotFound`].
@@ -165,6 +179,7 @@ impl fmt::Display for Error {
             Error::Corrupt { location, reason } => {
                 write!(f, "the token cache at {location} is corrupt: {reason}")
             }
+            Error::InvalidInput { what, reason } => write!(f, "invalid {what}: {reason}"),
             Error::Io { op, path, .. } => write!(f, "failed to {op} {}", path.display()),
         }
     }
@@ -218,6 +233,7 @@ impl From<Error> for io::Error {
             Error::Io { source, .. } => source.kind(),
             Error::LockTimeout { .. } => io::ErrorKind::TimedOut,
             Error::Corrupt { .. } | Error::Decryption { .. } => io::ErrorKind::InvalidData,
+            Error::InvalidInput { .. } => io::ErrorKind::InvalidInput,
             Error::Unavailable { .. } => io::ErrorKind::Unsupported,
             Error::StoreLocked { .. } => io::ErrorKind::PermissionDenied,
             _ => io::ErrorKind::Other,

@@ -4,6 +4,8 @@ use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, IoResultExt, Result};
 use crate::persistence::{ChangeToken, Persistence};
@@ -57,6 +59,8 @@ pub enum Durability {
 pub struct FilePersistence {
     path: PathBuf,
     durability: Durability,
+    /// Whether this instance has swept its folder for temporary files left by killed writers.
+    swept: Arc<AtomicBool>,
 }
 
 impl FilePersistence {
@@ -67,7 +71,11 @@ impl FilePersistence {
     /// # Errors
     /// [`Error::Unavailable`] if the path starts with `~` and no home folder is known.
     pub fn new(path: impl AsRef<Path>) -> Result<Self> {
-        Ok(FilePersistence { path: expand_tilde(path.as_ref())?, durability: Durability::default() })
+        Ok(FilePersistence {
+            path: expand_tilde(path.as_ref())?,
+            durability: Durability::default(),
+            swept: Arc::new(AtomicBool::new(false)),
+        })
     }
 
     /// Sets how hard saves work to survive crashes.
@@ -104,6 +112,24 @@ impl FilePersistence {
         }
     }
 
+    /// Once per instance, after a successful save: remove temporary files that
+    /// writers killed mid-save left in the folder (their pid is dead).
+    fn sweep_once(&self) {
+        if self.swept.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        if let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) {
+            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            let removed = sys::remove_orphan_temps(dir, &name.to_string_lossy());
+            if removed > 0 {
+                log::info!(
+                    "removed {removed} temporary file(s) left by killed writers beside {}",
+                    self.path.display()
+                );
+            }
+        }
+    }
+
     fn ensure_parent(&self) -> Result<()> {
         match self.path.parent() {
             Some(dir) => sys::create_private_dir_all(dir).with_path("create the folder", dir),
@@ -116,7 +142,9 @@ impl Persistence for FilePersistence {
     fn save_bytes(&self, content: &[u8]) -> Result<()> {
         self.ensure_parent()?;
         let durable = self.durability == Durability::PowerLoss;
-        sys::write_atomic(&self.path, content, durable).map_err(|(op, path, e)| Error::io(op, path, e))
+        sys::write_atomic(&self.path, content, durable).map_err(|(op, path, e)| Error::io(op, path, e))?;
+        self.sweep_once();
+        Ok(())
     }
 
     fn load_bytes(&self) -> Result<Vec<u8>> {
@@ -220,6 +248,25 @@ mod tests {
         assert_eq!(t1, p.change_token().unwrap());
         p.save("same").unwrap();
         assert_ne!(t1, p.change_token().unwrap(), "a rewrite with identical content must still be seen");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn first_save_sweeps_temp_files_of_dead_writers_only() {
+        let d = scratch("sweep");
+        fs::create_dir_all(&d).unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let orphan = d.join(format!(".c.json.{dead}.3.tmp"));
+        let live = d.join(format!(".c.json.{}.9.tmp", std::process::id()));
+        let other = d.join(format!(".other.{dead}.1.tmp"));
+        for f in [&orphan, &live, &other] {
+            fs::write(f, "x").unwrap();
+        }
+        FilePersistence::new(d.join("c.json")).unwrap().save("{}").unwrap();
+        assert!(!orphan.exists(), "a dead writer's temp file is removed");
+        assert!(live.exists() && other.exists(), "a live writer's and another cache's temp files stay");
         fs::remove_dir_all(&d).unwrap();
     }
 

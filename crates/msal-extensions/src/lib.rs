@@ -18,6 +18,8 @@
 //! | keep it in the macOS Keychain, like the Python reference | [`KeychainPersistence`] |
 //! | serialise read-modify-write across processes | [`CrossPlatLock`] (or [`LockOptions`] for a timeout) |
 //! | write your own backend | implement [`Persistence`] |
+//! | read, query or edit an MSAL token cache in memory (unified schema, any SDK's file) | [`TokenCache`] (+ [`TokenResponse`], [`AccessTokenQuery`]) |
+//! | share one token cache file between threads and processes (Rust, Python, .NET, Node) | [`PersistedTokenCache`] |
 //!
 //! # Design
 //!
@@ -80,17 +82,24 @@
 //! # Ok::<(), msal_extensions::Error>(())
 //! ```
 
+pub mod cache;
 mod dpapi;
 mod error;
 mod file;
 mod keychain;
 pub mod lock;
+mod persisted;
 mod persistence;
 mod sys;
 
+pub use cache::{
+    AccessToken, AccessTokenQuery, Account, AppMetadata, IdToken, RefreshToken, Secret, TokenCache,
+    TokenResponse,
+};
 pub use dpapi::{DpapiPersistence, DpapiScope};
 pub use error::{BoxError, Error, LockHolder, Result};
 pub use file::{Durability, FilePersistence};
 pub use keychain::KeychainPersistence;
 pub use lock::{CrossPlatLock, LockOptions};
+pub use persisted::{OnCorrupt, PersistedTokenCache};
 pub use persistence::{ChangeToken, Persistence};

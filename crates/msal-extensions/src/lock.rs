@@ -35,13 +35,16 @@
 //! Waiting is a jittered exponential backoff from 0.2 ms to 8 ms (the
 //! reference polls every 250 ms), bounded by a timeout (30 s by default).
 //! Threads of one process queue on an in-process condition variable first,
-//! so a handoff between threads costs no polling.
+//! so a handoff between threads costs no polling. A process that comes
+//! straight back for a lock it just released after waiting for it steps back
+//! for about a millisecond first, so that waiters sleeping in backoff get
+//! their turn instead of starving.
 //!
 //! # Advisory
 //! Like every lockfile protocol, this one binds only processes that follow
 //! it. It coordinates cooperating programs; it is not a security boundary.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::{self, File, TryLockError};
 use std::io::{self, Read};
@@ -169,6 +172,8 @@ pub struct CrossPlatLock {
     file: Option<File>,
     id: FileId,
     slot: Option<ProcessSlot>,
+    /// Whether we had to wait for it (others are likely waiting too).
+    contended: bool,
 }
 
 impl CrossPlatLock {
@@ -209,10 +214,12 @@ impl CrossPlatLock {
         }
         let stamp = format!("{} {}", std::process::id(), own_program());
         let mut waiter = Waiter::new(opts);
+        yield_to_waiters(&path, deadline, &mut waiter.rng);
         loop {
             match attempt(&path, stamp.as_bytes(), &mut waiter, opts)? {
                 Attempt::Acquired(file, id) => {
-                    return Ok(CrossPlatLock { path, file: Some(file), id, slot: Some(slot) });
+                    let contended = waiter.paused;
+                    return Ok(CrossPlatLock { path, file: Some(file), id, slot: Some(slot), contended });
                 }
                 Attempt::Retry => continue,
                 Attempt::Busy(holder) => waiter.last_holder = holder,
@@ -231,6 +238,9 @@ impl CrossPlatLock {
         let Some(file) = self.file.take() else { return Ok(()) };
         let result = self.delete_if_ours(&file);
         drop(file); // closing the descriptor releases the flock
+        if self.contended {
+            note_contended_release(&self.path);
+        }
         drop(self.slot.take());
         result
     }
@@ -411,6 +421,8 @@ struct Waiter {
     rng: u64,
     last_holder: Option<LockHolder>,
     unidentified_since: Option<(FileId, Option<SystemTime>, Instant)>,
+    /// Whether this acquire had to wait at least once.
+    paused: bool,
 }
 
 impl Waiter {
@@ -422,6 +434,7 @@ impl Waiter {
             rng: seed(),
             last_holder: None,
             unidentified_since: None,
+            paused: false,
         }
     }
 
@@ -432,10 +445,8 @@ impl Waiter {
             return false;
         }
         // Full jitter in [delay/2, delay]: waiters spread out instead of polling in step.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let frac = 0.5 + (self.rng % 1024) as f64 / 2048.0;
+        self.paused = true;
+        let frac = 0.5 + (next_random(&mut self.rng) % 1024) as f64 / 2048.0;
         let sleep = self.delay.mul_f64(frac).min(deadline - now);
         std::thread::sleep(sleep);
         self.delay = (self.delay * 2).clamp(self.min, self.max);
@@ -465,6 +476,14 @@ impl Waiter {
     }
 }
 
+/// xorshift64: jitter needs spread, not quality.
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
 fn seed() -> u64 {
     let t =
         SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
@@ -478,11 +497,38 @@ fn seed() -> u64 {
 struct Registry {
     held: Mutex<HashSet<PathBuf>>,
     freed: Condvar,
+    /// When this process last released a lock it had to wait for, per path.
+    contended_release: Mutex<HashMap<PathBuf, Instant>>,
 }
 
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| Registry { held: Mutex::new(HashSet::new()), freed: Condvar::new() })
+    REGISTRY.get_or_init(|| Registry {
+        held: Mutex::new(HashSet::new()),
+        freed: Condvar::new(),
+        contended_release: Mutex::new(HashMap::new()),
+    })
+}
+
+/// How soon after releasing a contended lock a process counts as "coming straight back".
+const POLITE_WINDOW: Duration = Duration::from_millis(2);
+
+/// A process that just released a lock others were waiting for would
+/// otherwise win it again every time (the path is free for microseconds,
+/// while waiters sleep in backoff): it steps back for about a millisecond so
+/// a waiter can get its turn. Uncontended re-locking pays nothing.
+fn yield_to_waiters(path: &Path, deadline: Instant, rng: &mut u64) {
+    let released = registry().contended_release.lock().unwrap_or_else(|p| p.into_inner()).remove(path);
+    if released.is_none_or(|at| at.elapsed() >= POLITE_WINDOW) {
+        return;
+    }
+    let pause = Duration::from_micros(500 + next_random(rng) % 1000);
+    std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+}
+
+fn note_contended_release(path: &Path) {
+    let mut map = registry().contended_release.lock().unwrap_or_else(|p| p.into_inner());
+    map.insert(path.to_path_buf(), Instant::now());
 }
 
 fn held_set() -> MutexGuard<'static, HashSet<PathBuf>> {

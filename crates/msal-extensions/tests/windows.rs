@@ -127,6 +127,18 @@ fn save_waits_out_readers_holding_the_cache_open() {
 }
 
 #[test]
+fn save_sweeps_temporary_files_of_dead_writers() {
+    let d = Scratch::new("win-sweep");
+    let p = FilePersistence::new(d.path("c.json")).unwrap();
+    let orphan = d.path(".c.json.4294967.0.tmp"); // pid never alive on Windows
+    let ours = d.path(&format!(".c.json.{}.999999.tmp", std::process::id()));
+    fs::write(&orphan, "half").unwrap();
+    fs::write(&ours, "in flight").unwrap();
+    p.save("{}").unwrap();
+    assert!(!orphan.exists() && ours.exists());
+}
+
+#[test]
 fn dpapi_persistence_shares_the_lock_protocol() {
     let d = Scratch::new("win-dpapi");
     let p = DpapiPersistence::new(d.path("msal_token_cache.bin")).unwrap().with_entropy("app");

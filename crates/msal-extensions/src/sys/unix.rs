@@ -257,6 +257,30 @@ fn file_stem(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "cache".into())
 }
 
+/// Removes `.<stem>.<pid>.<n>.tmp` files in `dir` whose writer `pid` is dead:
+/// left by a writer killed between naming its temporary file and renaming it.
+/// Returns how many were removed; errors are ignored (this is housekeeping).
+pub(crate) fn remove_orphan_temps(dir: &Path, stem: &str) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let prefix = format!(".{stem}.");
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| orphan_pid(&e.file_name().to_string_lossy(), &prefix).is_some_and(is_dead))
+        .filter(|e| fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
+fn orphan_pid(name: &str, prefix: &str) -> Option<u32> {
+    let rest = name.strip_prefix(prefix)?.strip_suffix(".tmp")?;
+    let (pid, n) = rest.split_once('.')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+fn is_dead(pid: u32) -> bool {
+    pid != std::process::id() && process_state(pid) == ProcessState::Dead
+}
+
 /// Creates the lockfile at `path` already holding `content` and already
 /// `flock`ed. `Ok(None)` when the path is taken.
 pub(crate) fn create_stamped_lockfile(path: &Path, content: &[u8]) -> io::Result<Option<File>> {

@@ -208,6 +208,30 @@ fn file_stem(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "cache".into())
 }
 
+/// Removes `.<stem>.<pid>.<n>.tmp` files in `dir` whose writer `pid` is dead:
+/// left by a writer killed before its rename. Returns how many were removed;
+/// errors are ignored (this is housekeeping).
+pub(crate) fn remove_orphan_temps(dir: &Path, stem: &str) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let prefix = format!(".{stem}.");
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| temp_writer(&e.file_name().to_string_lossy(), &prefix).is_some_and(writer_is_dead))
+        .filter(|e| fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
+/// The writer's pid in a temporary file name made by [`temp_file_in`].
+fn temp_writer(name: &str, prefix: &str) -> Option<u32> {
+    let (pid, n) = name.strip_prefix(prefix)?.strip_suffix(".tmp")?.split_once('.')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+fn writer_is_dead(pid: u32) -> bool {
+    pid != std::process::id() && process_state(pid) == ProcessState::Dead
+}
+
 /// Creates the lockfile at `path` holding `content`, locked, with a handle
 /// that refuses to share delete access. `Ok(None)` when the path is taken
 /// (it exists, or is being deleted by its last holder).

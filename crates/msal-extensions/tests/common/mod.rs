@@ -69,8 +69,11 @@ pub const WORKER_ENV: &str = "MSALX_TEST_WORKER";
 /// named `entry` (which must call [`worker_args`] and act on them).
 pub fn worker_command(entry: &str, args: &[String]) -> Command {
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args([entry, "--exact", "--nocapture", "--test-threads=1", "-q"]);
+    c.args([entry, "--exact", "--include-ignored", "--nocapture", "--test-threads=1", "-q"]);
     c.env(WORKER_ENV, args.join("\u{1f}"));
+    // The worker's own harness summary would be mistaken for this run's; its
+    // panics still reach stderr.
+    c.stdout(std::process::Stdio::null());
     c
 }
 

@@ -1,0 +1,2 @@
+//! Cache cost benchmark (placeholder until the measurements land).
+fn main() {}

@@ -1,0 +1,566 @@
+//! [`TokenCache::add`]: store one token-endpoint response the way MSAL Python
+//! 1.39 does (`TokenCache.__add`), entry for entry and field for field.
+
+use std::fmt;
+
+use serde_json::{Map, Value, json};
+
+use super::jwt;
+use super::model::{AccessToken, Account, AppMetadata, EntryFields, IdToken, RefreshToken};
+use super::{Section, TokenCache};
+use crate::error::{Error, Result};
+
+/// Grants after which MSAL Python records `account_source` on the account.
+const ACCOUNT_SOURCES: [&str; 5] =
+    ["broker", "authorization_code", "password", "urn:ietf:params:oauth:grant-type:device_code", "user_fic"];
+
+/// One successful token-endpoint response with the request context MSAL
+/// stores alongside it: client id, requested scopes, authority.
+///
+/// # Examples
+/// ```
+/// use msal_extensions::TokenResponse;
+/// let r = TokenResponse::new(
+///     "client", ["User.Read"],
+///     "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token",
+///     r#"{"access_token": "a", "expires_in": "3599"}"#,
+/// )?
+/// .grant_type("authorization_code");
+/// assert_eq!(r.environment(), "login.microsoftonline.com");
+/// assert_eq!(r.realm(), "contoso.onmicrosoft.com");
+/// # Ok::<(), msal_extensions::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct TokenResponse {
+    client_id: String,
+    scopes: Vec<String>,
+    environment: String,
+    realm: String,
+    response: Map<String, Value>,
+    grant_type: Option<String>,
+    username: Option<String>,
+    key_id: Option<String>,
+}
+
+impl TokenResponse {
+    /// A response (`response_json`, the token endpoint's body) to a request
+    /// by `client_id` for `scopes` at `authority` (an authority URL such as
+    /// `https://login.microsoftonline.com/<tenant>` or its token endpoint).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the authority is not an `https` URL with
+    /// a tenant, or the response is not a JSON object.
+    pub fn new<S: Into<String>>(
+        client_id: &str,
+        scopes: impl IntoIterator<Item = S>,
+        authority: &str,
+        response_json: &str,
+    ) -> Result<Self> {
+        let response = serde_json::from_str(response_json)
+            .map_err(|e| Error::invalid("token response", format!("not JSON: {e}")))?;
+        Self::from_value(client_id, scopes, authority, response)
+    }
+
+    /// Like [`new`](Self::new) with the response already parsed.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn from_value<S: Into<String>>(
+        client_id: &str,
+        scopes: impl IntoIterator<Item = S>,
+        authority: &str,
+        response: Value,
+    ) -> Result<Self> {
+        let Value::Object(response) = response else {
+            return Err(Error::invalid("token response", "not a JSON object"));
+        };
+        let (environment, realm) = parse_authority(authority)?;
+        Ok(TokenResponse {
+            client_id: client_id.to_owned(),
+            scopes: scopes.into_iter().map(Into::into).collect(),
+            environment,
+            realm,
+            response,
+            grant_type: None,
+            username: None,
+            key_id: None,
+        })
+    }
+
+    /// Overrides the environment (authority host) taken from the authority,
+    /// as MSAL does when the authority is an alias of the canonical host.
+    pub fn environment_override(mut self, environment: &str) -> Self {
+        self.environment = environment.to_owned();
+        self
+    }
+
+    /// The OAuth2 grant that produced the response, e.g. `"authorization_code"`
+    /// or `"client_credentials"`; an account records it as `account_source`.
+    pub fn grant_type(mut self, grant_type: &str) -> Self {
+        self.grant_type = Some(grant_type.to_owned());
+        self
+    }
+
+    /// The username sent with the request (ROPC), used when the id token has none.
+    pub fn username(mut self, username: &str) -> Self {
+        self.username = Some(username.to_owned());
+        self
+    }
+
+    /// The `key_id` sent with the request (proof-of-possession or SSH certificate tokens).
+    pub fn key_id(mut self, key_id: &str) -> Self {
+        self.key_id = Some(key_id.to_owned());
+        self
+    }
+
+    /// The authority host, lower-cased.
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+
+    /// The tenant from the authority's path.
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+}
+
+/// Never shows the response body: it holds the tokens.
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .field("environment", &self.environment)
+            .field("realm", &self.realm)
+            .field("response_fields", &self.response.keys().collect::<Vec<_>>())
+            .field("grant_type", &self.grant_type)
+            .finish()
+    }
+}
+
+/// `https://Host[:port]/tenant/...` → (`host`, `tenant`), like MSAL Python's `canonicalize`.
+fn parse_authority(authority: &str) -> Result<(String, String)> {
+    let bad = |why: &str| Error::invalid("authority", format!("{why}: {authority:?}"));
+    let rest = authority.strip_prefix("https://").ok_or_else(|| bad("not an https URL"))?;
+    let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = hostport.rsplit_once('@').map_or(hostport, |(_, h)| h);
+    let host = host.split(':').next().unwrap_or("").to_ascii_lowercase();
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let first = path.split(['/', '?', '#']).next().unwrap_or("");
+    if let Some(sub) = host.strip_suffix(".ciamlogin.com") {
+        let tenant = if first.is_empty() { format!("{sub}.onmicrosoft.com") } else { first.to_owned() };
+        return Ok((host, tenant));
+    }
+    if first.is_empty() {
+        return Err(bad("no tenant in the path"));
+    }
+    Ok((host, first.to_owned()))
+}
+
+/// The identity MSAL derives from a response: `home_account_id` and the id token claims.
+struct Identity {
+    home_account_id: Option<String>,
+    has_client_info: bool,
+    claims: Map<String, Value>,
+}
+
+fn identity(r: &Map<String, Value>) -> Result<Identity> {
+    let claims = match r.get("id_token_claims") {
+        Some(Value::Object(c)) => c.clone(),
+        _ => match r.get("id_token") {
+            Some(Value::String(t)) => jwt::jwt_claims(t)
+                .ok_or_else(|| Error::invalid("token response", "id_token is not a decodable JWT"))?,
+            _ => Map::new(),
+        },
+    };
+    if let Some(ci) = r.get("client_info") {
+        let info = ci
+            .as_str()
+            .and_then(jwt::decode_json_object)
+            .ok_or_else(|| Error::invalid("token response", "client_info is not base64url JSON"))?;
+        if let (Some(uid), Some(utid)) = (info.get("uid"), info.get("utid")) {
+            let hai = format!("{}.{}", py_str(uid), py_str(utid));
+            return Ok(Identity { home_account_id: Some(hai), has_client_info: true, claims });
+        }
+    }
+    let sub = claims.get("sub").map(py_str);
+    let has_client_info = sub.is_some(); // Python then records {"uid": sub}: an account is written
+    Ok(Identity { home_account_id: sub, has_client_info, claims })
+}
+
+/// How Python's `str.format` renders a JSON value in `"{uid}.{utid}"`.
+fn py_str(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Reads `expires_in`-like values: a number or a string of an integer (Python's `int()`).
+fn seconds(v: &Value, what: &'static str) -> Result<i64> {
+    match v {
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)),
+        _ => None,
+    }
+    .ok_or_else(|| Error::invalid("token response", format!("{what} is not a number of seconds")))
+}
+
+/// Builds an entry from `(field, value)` pairs, in the order MSAL Python writes them.
+fn build<E: EntryFields>(fields: Vec<(&str, Value)>) -> E {
+    let mut e = E::default();
+    for (k, v) in fields {
+        e.set(k, v);
+    }
+    e
+}
+
+fn opt(s: &Option<String>) -> Value {
+    s.as_ref().map_or(Value::Null, |s| Value::String(s.clone()))
+}
+
+/// Entries computed from one response, before any is stored (so a bad
+/// response changes nothing).
+struct Planned {
+    at: Option<AccessToken>,
+    account: Option<Account>,
+    idt: Option<IdToken>,
+    rt: Option<RefreshToken>,
+    app: AppMetadata,
+}
+
+impl TokenResponse {
+    fn plan(&self, now: i64) -> Result<Planned> {
+        let who = identity(&self.response)?;
+        let target = {
+            let mut s: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
+            s.sort_unstable();
+            s.join(" ")
+        };
+        Ok(Planned {
+            at: self.plan_at(&who, &target, now)?,
+            account: who.has_client_info.then(|| self.plan_account(&who)),
+            idt: self.response.get("id_token").filter(|t| truthy(t)).map(|t| self.plan_idt(&who, t)),
+            rt: self
+                .response
+                .get("refresh_token")
+                .filter(|t| truthy(t))
+                .map(|t| self.plan_rt(&who, t, &target, now)),
+            app: self.plan_app(),
+        })
+    }
+
+    fn plan_at(&self, who: &Identity, target: &str, now: i64) -> Result<Option<AccessToken>> {
+        let r = &self.response;
+        let Some(secret) = r.get("access_token").filter(|t| truthy(t)) else { return Ok(None) };
+        let default_in = match r.get("expires_on").filter(|v| truthy(v)) {
+            Some(on) => seconds(on, "expires_on")? - now,
+            None => 600,
+        };
+        let expires_in = r.get("expires_in").map_or(Ok(default_in), |v| seconds(v, "expires_in"))?;
+        let ext_in = r.get("ext_expires_in").map_or(Ok(expires_in), |v| seconds(v, "ext_expires_in"))?;
+        let mut f = vec![
+            ("credential_type", json!("AccessToken")),
+            ("secret", secret.clone()),
+            ("home_account_id", opt(&who.home_account_id)),
+            ("environment", json!(self.environment)),
+            ("client_id", json!(self.client_id)),
+            ("target", json!(target)),
+            ("realm", json!(self.realm)),
+            ("token_type", r.get("token_type").cloned().unwrap_or_else(|| json!("Bearer"))),
+            ("cached_at", json!(now.to_string())),
+            ("expires_on", json!((now + expires_in).to_string())),
+            ("extended_expires_on", json!((now + ext_in).to_string())),
+        ];
+        if let Some(k) = &self.key_id {
+            f.push(("key_id", json!(k)));
+        }
+        if let Some(v) = r.get("refresh_in") {
+            f.push(("refresh_on", json!((now + seconds(v, "refresh_in")?).to_string())));
+        }
+        Ok(Some(build(f)))
+    }
+
+    fn plan_account(&self, who: &Identity) -> Account {
+        let c = &who.claims;
+        let local = c.get("oid").or_else(|| c.get("sub")).cloned().unwrap_or(Value::Null);
+        let username = [c.get("preferred_username"), c.get("upn")]
+            .into_iter()
+            .flatten()
+            .find(|v| truthy(v))
+            .cloned()
+            .or_else(|| self.username.as_ref().map(|u| json!(u)))
+            .unwrap_or_else(|| json!(""));
+        let authority_type = if self.realm == "adfs" { "ADFS" } else { "MSSTS" };
+        let mut f = vec![
+            ("home_account_id", opt(&who.home_account_id)),
+            ("environment", json!(self.environment)),
+            ("realm", json!(self.realm)),
+            ("local_account_id", local),
+            ("username", username),
+            ("authority_type", json!(authority_type)),
+        ];
+        if let Some(g) = self.grant_type.as_deref().filter(|g| ACCOUNT_SOURCES.contains(g)) {
+            f.push(("account_source", json!(g)));
+        }
+        build(f)
+    }
+
+    fn plan_idt(&self, who: &Identity, token: &Value) -> IdToken {
+        build(vec![
+            ("credential_type", json!("IdToken")),
+            ("secret", token.clone()),
+            ("home_account_id", opt(&who.home_account_id)),
+            ("environment", json!(self.environment)),
+            ("realm", json!(self.realm)),
+            ("client_id", json!(self.client_id)),
+        ])
+    }
+
+    fn plan_rt(&self, who: &Identity, token: &Value, target: &str, now: i64) -> RefreshToken {
+        let mut f = vec![
+            ("credential_type", json!("RefreshToken")),
+            ("secret", token.clone()),
+            ("home_account_id", opt(&who.home_account_id)),
+            ("environment", json!(self.environment)),
+            ("client_id", json!(self.client_id)),
+            ("target", json!(target)),
+            ("last_modification_time", json!(now.to_string())),
+        ];
+        if let Some(foci) = self.response.get("foci") {
+            f.push(("family_id", foci.clone()));
+        }
+        build(f)
+    }
+
+    fn plan_app(&self) -> AppMetadata {
+        let mut f = vec![("client_id", json!(self.client_id)), ("environment", json!(self.environment))];
+        if let Some(foci) = self.response.get("foci") {
+            f.push(("family_id", foci.clone()));
+        }
+        build(f)
+    }
+}
+
+/// Python truthiness of a JSON value (`if access_token:`).
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::Bool(true) => true,
+    }
+}
+
+fn lower(s: &Option<String>) -> String {
+    s.as_deref().unwrap_or("").to_lowercase()
+}
+
+/// MSAL Python's keys (see `TokenCache.key_makers`).
+pub(crate) fn at_key(e: &AccessToken) -> String {
+    let ext = e.extra.get("ext_cache_key").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let kind = if ext.is_some() { "atext" } else { "AccessToken" };
+    let mut k = [lower(&e.home_account_id), lower(&e.environment), kind.to_lowercase(), lower(&e.client_id)]
+        .join("-");
+    for part in [lower(&e.realm), lower(&e.target)] {
+        k.push('-');
+        k.push_str(&part);
+    }
+    if let Some(x) = ext {
+        k.push('-');
+        k.push_str(&x.to_lowercase());
+    }
+    k
+}
+
+pub(crate) fn rt_key(e: &RefreshToken) -> String {
+    let parts =
+        [&e.home_account_id, &e.environment, &Some("RefreshToken".into()), &e.client_id, &None, &e.target];
+    parts.iter().map(|p| lower(p)).collect::<Vec<_>>().join("-")
+}
+
+pub(crate) fn idt_key(e: &IdToken) -> String {
+    let parts = [&e.home_account_id, &e.environment, &Some("IdToken".into()), &e.client_id, &e.realm, &None];
+    parts.iter().map(|p| lower(p)).collect::<Vec<_>>().join("-")
+}
+
+pub(crate) fn account_key(e: &Account) -> String {
+    [lower(&e.home_account_id), lower(&e.environment), lower(&e.realm)].join("-")
+}
+
+/// Not lower-cased: MSAL Python does not lower-case this one.
+pub(crate) fn app_key(e: &AppMetadata) -> String {
+    let s = |o: &Option<String>| o.clone().unwrap_or_default();
+    format!("appmetadata-{}-{}", s(&e.environment), s(&e.client_id))
+}
+
+/// Case-insensitive equality of two optional strings, `None` equal to `""`
+/// (SDKs write a missing value either way).
+pub(crate) fn same(a: &Option<String>, b: &Option<String>) -> bool {
+    a.as_deref().unwrap_or("").eq_ignore_ascii_case(b.as_deref().unwrap_or(""))
+}
+
+/// Equal scope sets, ignoring case and order.
+pub(crate) fn same_target(a: &Option<String>, b: &Option<String>) -> bool {
+    super::unique_scopes(a.as_deref().unwrap_or("")) == super::unique_scopes(b.as_deref().unwrap_or(""))
+}
+
+fn same_at(a: &AccessToken, b: &AccessToken) -> bool {
+    same(&a.home_account_id, &b.home_account_id)
+        && same(&a.environment, &b.environment)
+        && same(&a.client_id, &b.client_id)
+        && same(&a.realm, &b.realm)
+        && a.extra.get("ext_cache_key") == b.extra.get("ext_cache_key")
+        && same_target(&a.target, &b.target)
+}
+
+fn same_rt(a: &RefreshToken, b: &RefreshToken) -> bool {
+    same(&a.home_account_id, &b.home_account_id)
+        && same(&a.environment, &b.environment)
+        && same(&a.client_id, &b.client_id)
+        && same_target(&a.target, &b.target)
+}
+
+fn same_idt(a: &IdToken, b: &IdToken) -> bool {
+    same(&a.home_account_id, &b.home_account_id)
+        && same(&a.environment, &b.environment)
+        && same(&a.client_id, &b.client_id)
+        && same(&a.realm, &b.realm)
+}
+
+fn same_account(a: &Account, b: &Account) -> bool {
+    same(&a.home_account_id, &b.home_account_id)
+        && same(&a.environment, &b.environment)
+        && same(&a.realm, &b.realm)
+}
+
+fn same_app(a: &AppMetadata, b: &AppMetadata) -> bool {
+    same(&a.environment, &b.environment) && same(&a.client_id, &b.client_id)
+}
+
+/// Stores `entry` under `key`, first removing entries with the same identity
+/// stored under other keys. Returns `(position, moved)`: `moved` is `true`
+/// when removals shifted positions.
+pub(crate) fn upsert<E>(
+    section: &mut Section<E>,
+    key: String,
+    entry: E,
+    same: fn(&E, &E) -> bool,
+) -> (usize, bool) {
+    let before = section.len();
+    section.retain(|k, e| *k == key || !same(e, &entry));
+    let moved = section.len() != before;
+    let (pos, _) = section.insert_full(key, entry);
+    (pos, moved)
+}
+
+/// Like [`upsert`], but first carries over the extra fields of the entry
+/// being replaced (other SDKs' account and app data such as .NET's
+/// `wam_account_ids`), unless the new entry sets them. Credentials are not
+/// merged: an old token's extras (a key id, .NET's `ext`) describe that token only.
+fn upsert_merged<E: EntryFields>(
+    section: &mut Section<E>,
+    key: String,
+    mut entry: E,
+    same: fn(&E, &E) -> bool,
+) {
+    let old = section.get(&key).or_else(|| section.values().find(|e| same(e, &entry)));
+    if let Some(old) = old {
+        for (k, v) in old.extra() {
+            if !entry.has_known(k) && !entry.extra().contains_key(k) {
+                entry.extra_mut().insert(k.clone(), v.clone());
+            }
+        }
+    }
+    upsert(section, key, entry, same);
+}
+
+impl TokenCache {
+    /// Stores one token response, at the current time.
+    ///
+    /// # Errors
+    /// As [`add_at`](Self::add_at).
+    pub fn add(&mut self, response: &TokenResponse) -> Result<()> {
+        self.add_at(response, crate::cache::query::unix_now())
+    }
+
+    /// Stores one token response as if received at `now` (unix seconds):
+    /// the access token, account, id token, refresh token and app metadata
+    /// entries MSAL Python 1.39 writes for it. Each replaces the entry with
+    /// the same identity (under any key).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when `expires_in` (or `ext_expires_in`,
+    /// `refresh_in`, `expires_on`) is not a number of seconds, `client_info`
+    /// is not base64url JSON, or the `id_token` cannot be decoded. The cache
+    /// is unchanged then.
+    pub fn add_at(&mut self, response: &TokenResponse, now: i64) -> Result<()> {
+        let p = response.plan(now)?;
+        if let Some(at) = p.at {
+            let (pos, moved) = upsert(&mut self.access_tokens, at_key(&at), at, same_at);
+            if moved { self.invalidate_index() } else { self.index_appended_or_replaced(pos) }
+        }
+        if let Some(a) = p.account {
+            upsert_merged(&mut self.accounts, account_key(&a), a, same_account);
+        }
+        if let Some(i) = p.idt {
+            upsert(&mut self.id_tokens, idt_key(&i), i, same_idt);
+        }
+        if let Some(r) = p.rt {
+            upsert(&mut self.refresh_tokens, rt_key(&r), r, same_rt);
+        }
+        upsert_merged(&mut self.app_metadata, app_key(&p.app), p.app, same_app);
+        Ok(())
+    }
+
+    /// After an upsert without removals: a new last position is indexed; a
+    /// replacement in place keeps its key and so (case aside) its scopes.
+    fn index_appended_or_replaced(&mut self, pos: usize) {
+        if pos + 1 == self.access_tokens.len() && self.index_lacks(pos) {
+            self.index_appended(pos);
+        }
+    }
+
+    fn index_lacks(&self, pos: usize) -> bool {
+        let Some(ix) = self.scope_index.get() else { return false };
+        let Some(first) = self.access_tokens[pos].target.as_deref().and_then(|t| t.split_whitespace().next())
+        else {
+            return true;
+        };
+        !ix.get(&first.to_ascii_lowercase()).is_some_and(|v| v.contains(&pos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorities() {
+        let p = |a| parse_authority(a).unwrap();
+        assert_eq!(
+            p("https://Login.MicrosoftOnline.com/contoso/oauth2/v2.0/token").0,
+            "login.microsoftonline.com"
+        );
+        assert_eq!(p("https://login.microsoftonline.com/contoso").1, "contoso");
+        assert_eq!(p("https://host:443/t?x=1").1, "t");
+        assert_eq!(p("https://contoso.ciamlogin.com/").1, "contoso.onmicrosoft.com");
+        for bad in ["http://x/t", "https:///t", "https://host", "https://host/", "x"] {
+            assert!(matches!(parse_authority(bad), Err(Error::InvalidInput { .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn truthiness_matches_python() {
+        assert!(!truthy(&json!("")) && !truthy(&Value::Null) && truthy(&json!("x")));
+    }
+}

@@ -1,0 +1,369 @@
+//! [`TokenCache`]: the MSAL unified token cache, in memory.
+//!
+//! The same JSON document MSAL Python, .NET, Node, Java and Go keep:
+//! sections `AccessToken`, `RefreshToken`, `IdToken`, `Account` and
+//! `AppMetadata`, each mapping a key to an entry.
+//!
+//! # Compatibility rules
+//! - **Loading is tolerant.** Compact or indented JSON; stored keys are
+//!   opaque (other SDKs compute them differently), entries are matched by
+//!   their fields; `null`s and numeric timestamps are accepted; unknown
+//!   sections and unknown fields are kept and written back unchanged, in
+//!   their original order.
+//! - **Writing matches MSAL Python**: [`add`](TokenCache::add) writes the
+//!   entries, fields and keys MSAL Python 1.39 writes for the same token
+//!   response, timestamps as strings.
+//! - Replacing or removing an entry also removes every stored entry with the
+//!   same identifying fields under a different key, so a token written by
+//!   another SDK is not left behind as a stale duplicate.
+
+mod add;
+mod jwt;
+mod model;
+mod query;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::OnceLock;
+
+use indexmap::IndexMap;
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+pub use add::TokenResponse;
+pub use model::{AccessToken, Account, AppMetadata, IdToken, RefreshToken, Secret};
+pub use query::AccessTokenQuery;
+
+pub(crate) use query::unix_now;
+
+const AT: &str = "AccessToken";
+const RT: &str = "RefreshToken";
+const IDT: &str = "IdToken";
+const ACCOUNT: &str = "Account";
+const APP: &str = "AppMetadata";
+const KNOWN_SECTIONS: [&str; 5] = [AT, RT, IDT, ACCOUNT, APP];
+
+/// One section: stored key → entry, in file order.
+pub(crate) type Section<E> = IndexMap<String, E>;
+
+/// An MSAL token cache in memory: parse it, query it, add token responses,
+/// serialise it back.
+///
+/// For a cache shared on disk by several processes use
+/// [`PersistedTokenCache`](crate::PersistedTokenCache), which wraps this type.
+///
+/// # Examples
+/// ```
+/// use msal_extensions::{AccessTokenQuery, TokenCache, TokenResponse};
+/// let mut cache = TokenCache::parse("{}")?;
+/// let response = TokenResponse::new(
+///     "my-client-id",
+///     ["https://graph.microsoft.com/.default"],
+///     "https://login.microsoftonline.com/contoso.onmicrosoft.com",
+///     r#"{"access_token": "at", "expires_in": 3600, "token_type": "Bearer"}"#,
+/// )?;
+/// cache.add(&response)?;
+/// let q = AccessTokenQuery::new("my-client-id", ["https://graph.microsoft.com/.default"]);
+/// assert_eq!(cache.access_token(&q).unwrap().secret.as_ref().unwrap().expose(), "at");
+/// let json = cache.serialize();
+/// assert_eq!(TokenCache::parse(&json)?.len(), cache.len());
+/// # Ok::<(), msal_extensions::Error>(())
+/// ```
+#[derive(Default)]
+pub struct TokenCache {
+    pub(crate) access_tokens: Section<AccessToken>,
+    pub(crate) refresh_tokens: Section<RefreshToken>,
+    pub(crate) id_tokens: Section<IdToken>,
+    pub(crate) accounts: Section<Account>,
+    pub(crate) app_metadata: Section<AppMetadata>,
+    /// Unknown top-level sections, verbatim.
+    other: Map<String, Value>,
+    /// Top-level names in the order they were read, so a save keeps the layout.
+    order: Vec<String>,
+    /// Lower-cased scope → positions in `access_tokens`, built on the first
+    /// search and dropped whenever positions may have moved.
+    scope_index: OnceLock<HashMap<String, Vec<usize>>>,
+}
+
+impl TokenCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses a serialised cache. Empty or blank text is an empty cache (as
+    /// in MSAL Python).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] (with location `"token cache"`) when the text is not
+    /// a JSON object, or a known section or an entry is not an object.
+    ///
+    /// # Examples
+    /// ```
+    /// use msal_extensions::TokenCache;
+    /// let c = TokenCache::parse(r#"{"AccessToken": {}, "Future": {"x": 1}}"#)?;
+    /// assert!(c.is_empty());
+    /// assert!(c.serialize().contains("Future"));
+    /// assert!(TokenCache::parse("not json").is_err());
+    /// # Ok::<(), msal_extensions::Error>(())
+    /// ```
+    pub fn parse(text: &str) -> Result<Self> {
+        Self::parse_bytes(text.as_bytes())
+    }
+
+    /// [`parse`](Self::parse) from bytes (must be UTF-8 JSON).
+    ///
+    /// # Errors
+    /// As [`parse`](Self::parse).
+    pub fn parse_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::new());
+        }
+        serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
+            location: "token cache".into(),
+            reason: format!("not a valid MSAL token cache: {e}"),
+        })
+    }
+
+    /// Serialises to compact JSON (what MSAL .NET writes; every SDK reads it).
+    pub fn serialize(&self) -> String {
+        // Writing into a String cannot fail and every map key is a string.
+        serde_json::to_string(self).expect("BUG: serialising a token cache to a String failed")
+    }
+
+    /// Serialises to JSON indented by four spaces, like MSAL Python.
+    pub fn serialize_pretty(&self) -> String {
+        let mut out = Vec::with_capacity(4096);
+        let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+        serde::Serialize::serialize(self, &mut ser).expect("BUG: serialising a token cache failed");
+        String::from_utf8(out).expect("BUG: serde_json wrote invalid UTF-8")
+    }
+
+    /// Number of entries in the five known sections.
+    pub fn len(&self) -> usize {
+        self.access_tokens.len()
+            + self.refresh_tokens.len()
+            + self.id_tokens.len()
+            + self.accounts.len()
+            + self.app_metadata.len()
+    }
+
+    /// `true` when the five known sections are empty (unknown sections are not counted).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// All access tokens with their stored keys, in file order.
+    pub fn access_tokens(&self) -> impl Iterator<Item = (&str, &AccessToken)> {
+        self.access_tokens.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// All refresh tokens with their stored keys.
+    pub fn refresh_tokens(&self) -> impl Iterator<Item = (&str, &RefreshToken)> {
+        self.refresh_tokens.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// All id tokens with their stored keys.
+    pub fn id_tokens(&self) -> impl Iterator<Item = (&str, &IdToken)> {
+        self.id_tokens.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// All app metadata entries with their stored keys.
+    pub fn app_metadata(&self) -> impl Iterator<Item = (&str, &AppMetadata)> {
+        self.app_metadata.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// An unknown top-level section, as stored.
+    pub fn unknown_section(&self, name: &str) -> Option<&Value> {
+        self.other.get(name)
+    }
+
+    /// Drops the scope index after positions in `access_tokens` may have moved.
+    pub(crate) fn invalidate_index(&mut self) {
+        self.scope_index = OnceLock::new();
+    }
+
+    /// Records a newly appended access token in the index, if one is built.
+    pub(crate) fn index_appended(&mut self, pos: usize) {
+        let Some(ix) = self.scope_index.get_mut() else { return };
+        let Some(target) = self.access_tokens.get_index(pos).and_then(|(_, at)| at.target.as_deref()) else {
+            return;
+        };
+        for scope in unique_scopes(target) {
+            ix.entry(scope).or_default().push(pos);
+        }
+    }
+
+    pub(crate) fn scope_index(&self) -> &HashMap<String, Vec<usize>> {
+        self.scope_index.get_or_init(|| {
+            let mut ix: HashMap<String, Vec<usize>> = HashMap::new();
+            for (pos, at) in self.access_tokens.values().enumerate() {
+                for scope in unique_scopes(at.target.as_deref().unwrap_or("")) {
+                    ix.entry(scope).or_default().push(pos);
+                }
+            }
+            ix
+        })
+    }
+}
+
+/// The distinct lower-cased scopes of a space-separated target.
+fn unique_scopes(target: &str) -> Vec<String> {
+    let mut v: Vec<String> = target.split_whitespace().map(str::to_ascii_lowercase).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+impl Clone for TokenCache {
+    fn clone(&self) -> Self {
+        TokenCache {
+            access_tokens: self.access_tokens.clone(),
+            refresh_tokens: self.refresh_tokens.clone(),
+            id_tokens: self.id_tokens.clone(),
+            accounts: self.accounts.clone(),
+            app_metadata: self.app_metadata.clone(),
+            other: self.other.clone(),
+            order: self.order.clone(),
+            scope_index: OnceLock::new(),
+        }
+    }
+}
+
+/// Counts only: entries hold secrets, and extra fields may too.
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("access_tokens", &self.access_tokens.len())
+            .field("refresh_tokens", &self.refresh_tokens.len())
+            .field("id_tokens", &self.id_tokens.len())
+            .field("accounts", &self.accounts.len())
+            .field("app_metadata", &self.app_metadata.len())
+            .field("unknown_sections", &self.other.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl serde::Serialize for TokenCache {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        for name in &self.order {
+            self.write_section(name, &mut m)?;
+        }
+        for name in KNOWN_SECTIONS {
+            if !self.order.iter().any(|n| n == name) && self.section_len(name) > 0 {
+                self.write_section(name, &mut m)?;
+            }
+        }
+        m.end()
+    }
+}
+
+impl TokenCache {
+    fn section_len(&self, name: &str) -> usize {
+        match name {
+            AT => self.access_tokens.len(),
+            RT => self.refresh_tokens.len(),
+            IDT => self.id_tokens.len(),
+            ACCOUNT => self.accounts.len(),
+            APP => self.app_metadata.len(),
+            _ => 0,
+        }
+    }
+
+    fn write_section<M: SerializeMap>(&self, name: &str, m: &mut M) -> std::result::Result<(), M::Error> {
+        match name {
+            AT => m.serialize_entry(name, &self.access_tokens),
+            RT => m.serialize_entry(name, &self.refresh_tokens),
+            IDT => m.serialize_entry(name, &self.id_tokens),
+            ACCOUNT => m.serialize_entry(name, &self.accounts),
+            APP => m.serialize_entry(name, &self.app_metadata),
+            other => match self.other.get(other) {
+                Some(v) => m.serialize_entry(other, v),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TokenCache {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_map(CacheVisitor)
+    }
+}
+
+struct CacheVisitor;
+
+impl<'de> Visitor<'de> for CacheVisitor {
+    type Value = TokenCache;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object with sections such as \"AccessToken\"")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<TokenCache, A::Error> {
+        let mut c = TokenCache::new();
+        while let Some(key) = map.next_key::<model::Key<'de>>()? {
+            let name = key.into_owned();
+            // A `null` section (seen in hand-edited files) reads as empty.
+            match name.as_str() {
+                AT => c.access_tokens = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                RT => c.refresh_tokens = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                IDT => c.id_tokens = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                ACCOUNT => c.accounts = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                APP => c.app_metadata = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                _ => {
+                    let v: Value = map.next_value()?;
+                    c.other.insert(name.clone(), v);
+                }
+            }
+            if !c.order.contains(&name) {
+                c.order.push(name);
+            }
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_sections_and_order_survive() {
+        let src = r#"{"Zeta":{"a":[1,2]},"AccessToken":{"k":{"secret":"s","weird":true}},"AppMetadata":{}}"#;
+        let c = TokenCache::parse(src).unwrap();
+        assert_eq!(c.serialize(), src);
+    }
+
+    #[test]
+    fn indented_and_compact_are_equivalent() {
+        let src = r#"{"Account": {"k": {"home_account_id": "u.t", "username": "a@b"}}}"#;
+        let c = TokenCache::parse(src).unwrap();
+        let pretty = c.serialize_pretty();
+        assert!(pretty.contains("\n        \"k\": {"), "{pretty}");
+        assert_eq!(TokenCache::parse(&pretty).unwrap().serialize(), c.serialize());
+    }
+
+    #[test]
+    fn bad_documents_are_corrupt_errors() {
+        for bad in
+            ["not json", "[]", "{\"AccessToken\": []}", "{\"AccessToken\": {\"k\": 1}}", "{\"Acc", "nul"]
+        {
+            assert!(matches!(TokenCache::parse(bad), Err(Error::Corrupt { .. })), "{bad}");
+        }
+        assert!(TokenCache::parse("  \n").unwrap().is_empty());
+        assert!(TokenCache::parse(r#"{"AccessToken": null}"#).unwrap().is_empty());
+    }
+
+    #[test]
+    fn debug_shows_counts_only() {
+        let c = TokenCache::parse(r#"{"AccessToken":{"k":{"secret":"TOPSECRET"}}}"#).unwrap();
+        let d = format!("{c:?}");
+        assert!(d.contains("access_tokens: 1") && !d.contains("TOPSECRET"), "{d}");
+    }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite, in one command, on a fresh Debian 12 machine.
+#
+#   bash scripts/test.sh
+#
+# Installs what the tests need when it is missing (Debian packages as root via
+# apt; Python packages from PyPI into venvs under target/), starts every
+# service the tests talk to itself, and runs:
+#   - the Rust workspace tests (unit, integration, doc), including the
+#     multi-process, SIGKILL and Python interop tests;
+# Peers are never optional in CI: with CI=true a missing peer fails the test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { echo "== test.sh: $* ($(date +%T))" >&2; }
+
+. scripts/ensure-toolchain.sh
+ensure_cargo
+log "Python peers (msal, msal-extensions from PyPI)"
+eval "$(bash scripts/python-peers.sh)"
+export MSALX_PYTHON MSALX_PYTHON_NO_PORTALOCKER
+
+log "cargo test --workspace"
+cargo test --workspace --locked
+log "all tests passed"
