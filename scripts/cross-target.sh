@@ -7,8 +7,9 @@
 #   2. under Wine (x86_64-pc-windows-gnu): builds and runs
 #      scripts/xtarget/dpapi_reference_blob.c, which writes DPAPI blobs with
 #      the Python reference's exact CryptProtectData call shape, then
-#      `cargo test -p msal-extensions` (lib unit tests + tests/windows.rs, and
-#      the doctests), the Windows tests reading those blobs.
+#      `cargo test -p msal-extensions`: lib unit tests, the Windows-relevant
+#      integration tests (tests/windows.rs, whose DPAPI test reads those blobs,
+#      plus the portable persisted.rs and token_cache.rs) and the doctests.
 #
 # What it proves and does not: see docs/platforms.md. macOS and MSVC are
 # compiled and linted only (no Apple SDK, no link.exe here).
@@ -21,6 +22,9 @@
 #                    evict each other's build cache
 #   WINEPREFIX       (default: $XTARGET_DIR/wineprefix)
 #   XTARGET_JOBS     cargo -j (default: cargo's own)
+#   XTARGET_WINE_TESTS  integration tests run under Wine
+#                    (default: "windows persisted token_cache"; the others are
+#                    Unix-only, need Python peers, or are platform-neutral logic)
 #
 # How: rustup cannot add targets here, so this uses Debian's rustc-web
 # toolchain (registered in rustup as "debian-web") with its own std source,
@@ -90,7 +94,7 @@ rustup toolchain link "$TC" /usr    # idempotent
 if [ "$MODE" = all ] || [ "$MODE" = clippy ]; then
     for T in "${TARGETS[@]}"; do
         step "clippy --target $T"
-        "${XC[@]}" clippy "${BUILD_STD[@]}" "${JOBS[@]}" --target "$T" --target-dir "$XTARGET_DIR" \
+        "${XC[@]}" clippy "${BUILD_STD[@]}" "${JOBS[@]}" --locked --target "$T" --target-dir "$XTARGET_DIR" \
             --workspace --all-targets -- -D warnings
     done
 fi
@@ -139,11 +143,13 @@ x86_64-w64-mingw32-gcc -O2 -Wall -Werror -o "$REF/dpapi_reference_blob.exe" \
 wine "$REF/dpapi_reference_blob.exe" "$(winepath -w "$REF")"
 export MSALX_DPAPI_REFERENCE_DIR=$REF   # a Unix absolute path is valid on Wine's Z: drive
 
-step "cargo test --target $WIN (lib + tests/windows.rs) under Wine"
-"${XC[@]}" test "${BUILD_STD[@]}" "${JOBS[@]}" --target "$WIN" --target-dir "$XTARGET_DIR" \
-    -p msal-extensions --lib --test windows
+TESTS=()
+for t in ${XTARGET_WINE_TESTS:-windows persisted token_cache}; do TESTS+=(--test "$t"); done
+step "cargo test --target $WIN (lib, ${TESTS[*]}) under Wine"
+"${XC[@]}" test "${BUILD_STD[@]}" "${JOBS[@]}" --locked --target "$WIN" --target-dir "$XTARGET_DIR" \
+    -p msal-extensions --lib "${TESTS[@]}"
 step "cargo test --target $WIN --doc under Wine"
-"${XC[@]}" test "${BUILD_STD[@]}" "${JOBS[@]}" --target "$WIN" --target-dir "$XTARGET_DIR" \
+"${XC[@]}" test "${BUILD_STD[@]}" "${JOBS[@]}" --locked --target "$WIN" --target-dir "$XTARGET_DIR" \
     -p msal-extensions --doc
 
 wineserver -w || true   # wait for this prefix's wineserver to exit on its own
