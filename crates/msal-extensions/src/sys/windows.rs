@@ -122,11 +122,14 @@ pub(crate) fn create_private_dir_all(dir: &Path) -> io::Result<()> {
 /// Opens an existing lockfile so that it can be locked and, if stale,
 /// deleted through the handle. A symbolic link is opened, not followed.
 ///
-/// Fails with a sharing violation while a holder has it open (see the module docs).
+/// Fails with a sharing violation while a holder has it open (see the module
+/// docs). The probe itself shares delete access, so that an existence-only
+/// peer (Python without portalocker, Node) releasing its lock can delete the
+/// file while we are looking at it; the identity check after locking notices.
 pub(crate) fn open_existing(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .access_mode(GENERIC_READ | DELETE)
-        .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE)
+        .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
         .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
         .open(path)
 }
