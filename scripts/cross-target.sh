@@ -22,6 +22,7 @@
 #                    evict each other's build cache
 #   WINEPREFIX       (default: $XTARGET_DIR/wineprefix)
 #   XTARGET_JOBS     cargo -j (default: cargo's own)
+#   XTARGET_WINE     the wine binary (default: wine)
 #   XTARGET_WINE_TESTS  integration tests run under Wine
 #                    (default: "windows persisted token_cache"; the others are
 #                    Unix-only, need Python peers, or are platform-neutral logic)
@@ -42,7 +43,8 @@ export WINEPREFIX=${WINEPREFIX:-$XTARGET_DIR/wineprefix}
 export WINEDEBUG=${WINEDEBUG:--all}
 export WINEDLLOVERRIDES="mscoree,mshtml="   # no Mono/Gecko install dialogs when headless
 export RUSTC_BOOTSTRAP=1
-export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
+WINE=${XTARGET_WINE:-wine}
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=$WINE
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 WIN=x86_64-pc-windows-gnu
 TARGETS=(x86_64-pc-windows-gnu x86_64-pc-windows-msvc aarch64-apple-darwin x86_64-apple-darwin)
@@ -104,10 +106,10 @@ fi
 # ------------------------------------------------------------ 2. Wine
 step "wine"
 apt_install wine wine64 || true
-if ! command -v wine >/dev/null || ! command -v x86_64-w64-mingw32-gcc >/dev/null; then
+if ! command -v "$WINE" >/dev/null || ! command -v x86_64-w64-mingw32-gcc >/dev/null; then
     missing "Wine or mingw-w64 is not installed: the Windows code was linted but not run"; exit 0
 fi
-wine --version
+"$WINE" --version
 SHIM=$XTARGET_DIR/shim
 mkdir -p "$SHIM" "$XTARGET_DIR/dpapi-reference"
 # Rust std (>= 1.78) imports ProcessPrng from bcryptprimitives.dll, which Wine 8
@@ -140,7 +142,7 @@ REF=$XTARGET_DIR/dpapi-reference
 rm -f "$REF"/*.bin
 x86_64-w64-mingw32-gcc -O2 -Wall -Werror -o "$REF/dpapi_reference_blob.exe" \
     scripts/xtarget/dpapi_reference_blob.c -lcrypt32
-wine "$REF/dpapi_reference_blob.exe" "$(winepath -w "$REF")"
+"$WINE" "$REF/dpapi_reference_blob.exe" "$(winepath -w "$REF")"
 export MSALX_DPAPI_REFERENCE_DIR=$REF   # a Unix absolute path is valid on Wine's Z: drive
 
 TESTS=()
