@@ -7,7 +7,10 @@
 # apt; Python packages from PyPI into venvs under target/), starts every
 # service the tests talk to itself, and runs:
 #   - the Rust workspace tests (unit, integration, doc), including the
-#     multi-process, SIGKILL and Python interop tests;
+#     multi-process, SIGKILL, fault-injection, soak and Python interop tests,
+#     inside a private D-Bus session with gnome-keyring's Secret Service
+#     (scripts/with-secret-service.sh), so the Linux encrypted backend and its
+#     interop with Python's LibsecretPersistence run against a real daemon;
 # Peers are never optional in CI: with CI=true a missing peer fails the test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +22,9 @@ log "Python peers (msal, msal-extensions from PyPI)"
 eval "$(bash scripts/python-peers.sh)"
 export MSALX_PYTHON MSALX_PYTHON_NO_PORTALOCKER
 
-log "cargo test --workspace"
-cargo test --workspace --locked
+log "cargo test --workspace (inside a private session bus with an unlocked Secret Service)"
+# The Secret Service tests (library and msal-cache migrate/preset tests) need
+# WITH_SECRET_SERVICE=1, which with-secret-service.sh sets; CI=true makes a
+# missing one a failure rather than a skip.
+bash scripts/with-secret-service.sh cargo test --workspace --locked
 log "all tests passed"

@@ -1,43 +1,119 @@
-//! `msal-cache`: see, check, repair and migrate MSAL token caches.
+//! `msal-cache`: see, check, repair and migrate MSAL token caches — the files
+//! (or Secret Service items) that Azure CLI, Azure Identity, Visual Studio
+//! and any program using MSAL with `msal-extensions` keep their tokens in.
 //!
-//! Today it runs the project's demo: several processes update one cache file
-//! at once under the cross-process lock, then it checks that nothing was lost.
+//! Every command works on `--cache PATH` (a plaintext file, or with
+//! `--backend secret-service` the signal file of a Secret Service item) or on
+//! `--preset NAME` (a Microsoft tool's cache). Secrets are never printed:
+//! tokens are shown by a short fingerprint (`sha256:` + 8 hex digits) at most.
+//!
+//! Environment: `MSAL_CACHE_NOW=<unix seconds>` pins "now" for the
+//! relative times ("in 42 min", "expired") so output can be compared
+//! byte for byte (the snapshot tests use it).
+//!
+//! Exit codes: 0 success; 1 the command ran but found a problem (`doctor`
+//! findings, a lockfile that is held and was not removed, an account that is
+//! not in the cache, a demo that lost tokens); 2 usage or operational error
+//! (bad arguments, unreadable or corrupt cache, store unavailable, lock timeout).
 
 mod demo;
+mod doctor;
+mod edit;
+mod output;
+mod source;
+mod view;
 
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 /// See, check, repair and migrate MSAL token caches.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+const EXIT_CODES: &str = "Exit codes: 0 ok; 1 problem found (doctor findings, lock still held, \
+account not found, demo lost tokens); 2 usage or operational error.";
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Several processes update one file at once under the lock; then check that nothing was lost.
+    /// List the accounts: username, home account id, environment, realm, clients holding tokens.
+    Accounts(view::ViewArgs),
+    /// List the tokens: kind, client, account, scopes, expiry, family id (secrets never shown).
+    Tokens(view::ViewArgs),
+    /// List the presets for Microsoft tools' caches, resolved on this machine (--json adds their sources).
+    Presets(view::PresetsArgs),
+    /// Check backend, encryption, permissions, lockfile, content and secret store; say how to fix each finding.
+    Doctor(doctor::DoctorArgs),
+    /// Remove an account (by home account id or username) and all its tokens, under the lock.
+    RemoveAccount(edit::RemoveArgs),
+    /// Remove every token and account (asks first unless --yes), under the lock.
+    Clear(edit::ClearArgs),
+    /// Remove the lockfile if, and only if, it is provably stale (its process is gone).
+    UnlockStale(source::SourceArgs),
+    /// Copy the cache to the encrypted store or to a plaintext file, under the lock, verified, with a backup.
+    Migrate(edit::MigrateArgs),
+    /// Print the cache as JSON, secrets redacted unless --include-secrets.
+    Export(edit::ExportArgs),
+    /// Merge a cache exported with --include-secrets (or any MSAL cache file) into this one, under the lock.
+    Import(edit::ImportArgs),
+    /// Several processes add tokens to one shared cache at once; then every token is listed and checked.
     Demo(demo::DemoArgs),
     /// One demo process (started by `demo`).
     #[command(hide = true)]
     DemoWorker(demo::WorkerArgs),
 }
 
+/// What a command asks `main` to exit with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Ok,
+    /// Exit 1: the command ran and found a problem.
+    Problem,
+}
+
+/// The error type of every command: printed with its sources, exit 2.
+pub type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Demo(args) => demo::run(&args, &mut std::io::stdout()),
-        Command::DemoWorker(args) => demo::worker(&args),
-    };
-    match result {
-        Ok(code) => code,
+    match try_main() {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Problem) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("msal-cache: {}", error_chain(e.as_ref()));
+            let _ = writeln!(io::stderr(), "msal-cache: {}", error_chain(e.as_ref()));
             ExitCode::from(2)
         }
+    }
+}
+
+fn try_main() -> BoxResult<Outcome> {
+    let cli = Cli::parse();
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let outcome = run(cli.command, &mut out)?;
+    out.flush()?;
+    Ok(outcome)
+}
+
+fn run(command: Command, out: &mut impl Write) -> BoxResult<Outcome> {
+    match command {
+        Command::Accounts(a) => view::accounts(&a, out),
+        Command::Tokens(a) => view::tokens(&a, out),
+        Command::Presets(a) => view::presets(&a, out),
+        Command::Doctor(a) => doctor::run(&a, out),
+        Command::RemoveAccount(a) => edit::remove_account(&a, out),
+        Command::Clear(a) => edit::clear(&a, out),
+        Command::UnlockStale(a) => edit::unlock_stale(&a, out),
+        Command::Migrate(a) => edit::migrate(&a, out),
+        Command::Export(a) => edit::export(&a, out),
+        Command::Import(a) => edit::import(&a, out),
+        Command::Demo(a) => demo::run(&a, out),
+        Command::DemoWorker(a) => demo::worker(&a),
     }
 }
 

@@ -17,6 +17,10 @@
 //! | encrypt it with Windows DPAPI, readable by the Python reference | [`DpapiPersistence`] |
 //! | keep it in the macOS Keychain, like the Python reference | [`KeychainPersistence`] |
 //! | serialise read-modify-write across processes | [`CrossPlatLock`] (or [`LockOptions`] for a timeout) |
+//! | store the cache encrypted by the platform's secret store, optionally falling back to a file | [`build_encrypted_persistence`], [`EncryptedPersistenceBuilder`] |
+//! | share an encrypted cache with Python's `LibsecretPersistence` (Linux) | [`SecretServicePersistence`] |
+//! | open the cache of Azure CLI, Azure Identity or Visual Studio | [`presets::Preset`] |
+//! | see who holds a lockfile, or remove a provably stale one | [`lock::inspect`], [`lock::remove_stale`] |
 //! | write your own backend | implement [`Persistence`] |
 //! | read, query or edit an MSAL token cache in memory (unified schema, any SDK's file) | [`TokenCache`] (+ [`TokenResponse`], [`AccessTokenQuery`]) |
 //! | share one token cache file between threads and processes (Rust, Python, .NET, Node) | [`PersistedTokenCache`] |
@@ -60,6 +64,14 @@
 //! reimplementations, and the macOS Keychain code is compiled and linted but
 //! not run.
 //!
+//! Encryption at rest: on Linux, [`SecretServicePersistence`] stores the cache
+//! in the freedesktop Secret Service (gnome-keyring, KeePassXC...) over D-Bus,
+//! item for item compatible with the Python reference's
+//! `LibsecretPersistence`, without libsecret or PyGObject. On every other
+//! platform it compiles and returns [`Error::Unavailable`];
+//! [`build_encrypted_persistence`] picks the platform's backend and, only if
+//! asked ([`Fallback::PlaintextFile`]), falls back to a plain file.
+//!
 //! # Minimum supported Rust version
 //!
 //! 1.89, for `File::lock` and `File::try_lock`.
@@ -84,12 +96,15 @@
 
 pub mod cache;
 mod dpapi;
+mod encrypted;
 mod error;
 mod file;
 mod keychain;
 pub mod lock;
 mod persisted;
 mod persistence;
+pub mod presets;
+pub mod secret_service;
 mod sys;
 
 pub use cache::{
@@ -97,9 +112,14 @@ pub use cache::{
     TokenResponse,
 };
 pub use dpapi::{DpapiPersistence, DpapiScope};
+pub use encrypted::{ChosenPersistence, EncryptedPersistenceBuilder, Fallback, build_encrypted_persistence};
 pub use error::{BoxError, Error, LockHolder, Result};
 pub use file::{Durability, FilePersistence};
 pub use keychain::KeychainPersistence;
 pub use lock::{CrossPlatLock, LockOptions};
 pub use persisted::{OnCorrupt, PersistedTokenCache};
 pub use persistence::{ChangeToken, Persistence};
+pub use secret_service::{
+    SecretCollection, SecretEncoding, SecretServiceBuilder, SecretServicePersistence, SessionEncryption,
+    default_schema_name,
+};

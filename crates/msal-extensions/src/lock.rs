@@ -380,6 +380,157 @@ fn read_holder(file: &File) -> Option<LockHolder> {
     Some(LockHolder { pid, program, held_for })
 }
 
+/// What [`inspect`] found at a lockfile path: whether a lock is held, by
+/// whom, and whether a leftover file is provably stale.
+///
+/// The verdicts are the ones [`CrossPlatLock`] itself acts on, so a file
+/// reported stale here is one any waiting [`CrossPlatLock`] would take over.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockState {
+    /// No lockfile: nobody holds the lock.
+    Absent,
+    /// A live process holds the `flock` on it (this crate, Python with
+    /// portalocker, .NET, Go): the lock is held.
+    HeldByFlock {
+        /// What the lockfile records, if anything.
+        holder: Option<LockHolder>,
+    },
+    /// Nobody holds the `flock`, but the recorded process is alive: an
+    /// existence-only holder (Python without portalocker, Node). Held.
+    HeldByLivePid {
+        /// What the lockfile records.
+        holder: LockHolder,
+    },
+    /// Nobody holds the `flock` and the recorded process is dead (or its pid
+    /// was reused by a process started after the lockfile was written): the
+    /// file is left over from a crash and safe to remove.
+    StaleDeadPid {
+        /// What the lockfile records.
+        holder: LockHolder,
+    },
+    /// Nobody holds the `flock` and the file records no readable pid.
+    /// Peers stamp their pid within moments of creating the file, so one
+    /// older than 10 s is `stale`; a younger one may be a peer mid-creation.
+    Unidentified {
+        /// What could be read (its age).
+        holder: Option<LockHolder>,
+        /// `true` when the file is old enough to be provably stale.
+        stale: bool,
+    },
+}
+
+impl LockState {
+    /// `true` when the lockfile exists and is provably stale (safe to remove).
+    pub fn is_stale(&self) -> bool {
+        matches!(self, LockState::StaleDeadPid { .. } | LockState::Unidentified { stale: true, .. })
+    }
+
+    /// `true` when some live process holds the lock.
+    pub fn is_held(&self) -> bool {
+        matches!(self, LockState::HeldByFlock { .. } | LockState::HeldByLivePid { .. })
+    }
+
+    /// What the lockfile records about its holder, when it exists.
+    pub fn holder(&self) -> Option<&LockHolder> {
+        match self {
+            LockState::Absent => None,
+            LockState::HeldByFlock { holder } | LockState::Unidentified { holder, .. } => holder.as_ref(),
+            LockState::HeldByLivePid { holder } | LockState::StaleDeadPid { holder } => Some(holder),
+        }
+    }
+}
+
+/// Looks at the lockfile at `lockfile` without taking the lock: absent, held
+/// (by a `flock` holder or an existence-only holder whose process is alive),
+/// or stale (dead or reused pid; no pid and older than 10 s).
+///
+/// It takes the lockfile's `flock` for a moment to tell a live `flock` holder
+/// from an existence-only one, exactly as a waiting [`CrossPlatLock`] does,
+/// and never changes the file.
+///
+/// # Errors
+/// [`Error::Io`] when the lockfile exists but cannot be opened or locked
+/// (e.g. permission denied, or it is a symbolic link).
+///
+/// # Examples
+/// ```
+/// use msal_extensions::lock::{inspect, LockState};
+/// # let dir = std::env::temp_dir().join(format!("msalx-doc-inspect-{}", std::process::id()));
+/// let path = dir.join("cache.json.lockfile");
+/// assert_eq!(inspect(&path)?, LockState::Absent);
+/// let lock = msal_extensions::CrossPlatLock::acquire(&path)?;
+/// assert!(inspect(&path)?.is_held());
+/// drop(lock);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), msal_extensions::Error>(())
+/// ```
+pub fn inspect(lockfile: impl AsRef<Path>) -> Result<LockState> {
+    Ok(examine(lockfile.as_ref())?.0)
+}
+
+/// Deletes the lockfile at `lockfile` if, and only if, [`inspect`] finds it
+/// provably stale, deciding and deleting while holding its `flock` and after
+/// checking that the path still names the file judged. Returns the state
+/// found: the file was deleted exactly when [`LockState::is_stale`] is `true`.
+///
+/// A held lock is never broken. (A waiting [`CrossPlatLock`] takes over a
+/// stale lockfile by itself; this is for tools and people who want it gone
+/// now, e.g. so that Node or Python peers without that recovery stop waiting.)
+///
+/// # Errors
+/// As [`inspect`], plus [`Error::Io`] when the deletion fails.
+pub fn remove_stale(lockfile: impl AsRef<Path>) -> Result<LockState> {
+    let path = lockfile.as_ref();
+    let (state, file) = examine(path)?;
+    let Some(file) = file else { return Ok(state) };
+    if !state.is_stale() {
+        return Ok(state);
+    }
+    let same = sys::file_id(&file).ok().is_some_and(|id| sys::path_id(path).ok() == Some(id));
+    if !same {
+        // Released and maybe re-created while we looked: judge the new file afresh.
+        drop(file);
+        return inspect(path);
+    }
+    match sys::delete_held(&file, path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("delete the stale lockfile", path, e)),
+        _ => Ok(state),
+    }
+}
+
+/// The state of the lockfile, and the file itself with its `flock` held
+/// when we could take it (so a caller can act on the verdict atomically).
+fn examine(path: &Path) -> Result<(LockState, Option<File>)> {
+    let file = match sys::open_existing(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((LockState::Absent, None)),
+        // Windows: a holder's handle forbids ours (or the file is being deleted).
+        Err(e) if sys::is_busy(&e) => return Ok((LockState::HeldByFlock { holder: None }, None)),
+        Err(e) => return Err(open_error(path, e)),
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            return Ok((LockState::HeldByFlock { holder: read_holder(&file) }, None));
+        }
+        Err(TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
+    }
+    let holder = read_holder(&file);
+    let modified = file.metadata().and_then(|m| m.modified()).ok();
+    let state = match holder.clone().filter(|h| h.pid.is_some()) {
+        Some(h) => match judge_pid(h.pid.unwrap_or_default(), modified) {
+            Verdict::Alive => LockState::HeldByLivePid { holder: h },
+            Verdict::Stale => LockState::StaleDeadPid { holder: h },
+        },
+        None => {
+            let age = modified.and_then(|m| m.elapsed().ok());
+            LockState::Unidentified { holder, stale: age.is_some_and(|a| a >= UNIDENTIFIED_MAX_AGE) }
+        }
+    };
+    Ok((state, Some(file)))
+}
+
 /// Parses every peer's lockfile format: `"<pid> <argv0>"` (Python, .NET),
 /// `"{<pid>} {<argv0>}"` (Go), `"<pid>"` (Node), `"<pid> <host>"` (Java).
 /// Anything else yields no pid; never panics.
@@ -579,6 +730,48 @@ mod tests {
         assert_eq!(parse_lock_content("0 x"), (None, None));
         assert_eq!(parse_lock_content("99999999999999999999 x"), (None, None));
         assert_eq!(parse_lock_content("\u{0}\u{ff}\u{1b}[31m"), (None, None));
+    }
+
+    #[test]
+    #[cfg(unix)] // relies on pid 1 and `true`
+    fn inspect_tells_held_stale_and_unidentified_apart() {
+        let dir =
+            std::env::temp_dir().join(format!("msalx-inspect-{}-{:?}", std::process::id(), Instant::now()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.lockfile");
+        assert_eq!(inspect(&path).unwrap(), LockState::Absent);
+        let held = CrossPlatLock::acquire(&path).unwrap();
+        let state = inspect(&path).unwrap();
+        assert!(
+            matches!(&state, LockState::HeldByFlock { holder: Some(h) } if h.pid == Some(std::process::id()))
+        );
+        assert!(!remove_stale(&path).unwrap().is_stale() && path.exists(), "a held lock is never removed");
+        drop(held);
+        // pid 1 is alive on every Unix host: an existence-only holder.
+        fs::write(&path, "1 init").unwrap();
+        assert!(matches!(inspect(&path).unwrap(), LockState::HeldByLivePid { .. }));
+        assert!(!remove_stale(&path).unwrap().is_stale() && path.exists());
+        fs::write(&path, "").unwrap();
+        assert!(matches!(inspect(&path).unwrap(), LockState::Unidentified { stale: false, .. }));
+        assert!(path.exists());
+        let dead = dead_pid();
+        fs::write(&path, format!("{dead} crashed-app")).unwrap();
+        let state = remove_stale(&path).unwrap();
+        assert!(
+            matches!(&state, LockState::StaleDeadPid { holder } if holder.pid == Some(dead)),
+            "{state:?}"
+        );
+        assert!(!path.exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A pid that is not running: a child that has exited and been reaped.
+    #[cfg(unix)]
+    fn dead_pid() -> u32 {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
     }
 
     #[test]

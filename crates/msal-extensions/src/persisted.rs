@@ -15,14 +15,15 @@
 //!   sees a whole old or new cache. Peers that write in place (MSAL Python's
 //!   `FilePersistence` truncates then writes) can expose a partial file for a
 //!   moment: a read that finds corrupt content retries once, then re-reads
-//!   under the lock before concluding the content is really corrupt.
+//!   under the lock before concluding the content is really corrupt (so
+//!   such a read can wait for the lock; an intact cache never does).
 //! - **Corrupt content is never silently dropped.** With
 //!   [`OnCorrupt::Quarantine`] (the default) a copy is kept beside the cache
 //!   as `<name>.corrupt-<unix seconds>`, a warning is logged, and the cache
 //!   goes on empty; with [`OnCorrupt::Fail`] the [`Error::Corrupt`] is returned.
 
 use std::path::{Path, PathBuf};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use crate::cache::{AccessToken, AccessTokenQuery, Account, RefreshToken, TokenCache, TokenResponse};
@@ -75,7 +76,7 @@ struct State {
 /// cache.add(&response)?; // one lock round
 /// let q = AccessTokenQuery::new("my-client-id", ["https://graph.microsoft.com/.default"]);
 /// let at = cache.access_token(&q)?.expect("just added");
-/// assert_eq!(at.secret.unwrap().expose(), "at");
+/// assert_eq!(at.secret.as_ref().unwrap().expose(), "at");
 /// # std::fs::remove_dir_all(&dir).ok();
 /// # Ok::<(), msal_extensions::Error>(())
 /// ```
@@ -85,6 +86,9 @@ pub struct PersistedTokenCache<P: Persistence> {
     on_corrupt: OnCorrupt,
     pretty: bool,
     state: RwLock<State>,
+    /// The version of the store last copied aside, so that threads meeting
+    /// the same corrupt content one after another keep a single copy.
+    quarantined: std::sync::Mutex<Option<ChangeToken>>,
 }
 
 impl<P: Persistence> PersistedTokenCache<P> {
@@ -97,6 +101,7 @@ impl<P: Persistence> PersistedTokenCache<P> {
             on_corrupt: OnCorrupt::default(),
             pretty: false,
             state: RwLock::new(State::default()),
+            quarantined: std::sync::Mutex::new(None),
         }
     }
 
@@ -139,7 +144,24 @@ impl<P: Persistence> PersistedTokenCache<P> {
                 return Ok(f(&st.cache));
             }
         }
-        let cache = self.load_unlocked(token)?;
+        // One thread reloads while the others wait for its result instead of
+        // parsing the same file in parallel.
+        let mut st = self.write_state();
+        if st.seen == Some(token) {
+            return Ok(f(&st.cache));
+        }
+        // Free the old entries first, so the new ones reuse their memory.
+        st.seen = None;
+        st.cache = TokenCache::new();
+        if let Some(cache) = self.load_unlocked(token)? {
+            st.cache = cache;
+            st.seen = Some(token);
+            return Ok(f(&st.cache));
+        }
+        // Unreadable twice: re-read under the cross-process lock, which is
+        // always taken before the state lock (as in `modify`), never after.
+        drop(st);
+        let cache = self.load_under_lock()?;
         let mut st = self.write_state();
         st.cache = cache;
         st.seen = Some(token);
@@ -189,8 +211,9 @@ impl<P: Persistence> PersistedTokenCache<P> {
     ///
     /// # Errors
     /// As [`read`](Self::read).
-    pub fn access_token(&self, query: &AccessTokenQuery<'_>) -> Result<Option<AccessToken>> {
-        self.read(|c| c.access_token(query).cloned())
+    pub fn access_token(&self, query: &AccessTokenQuery<'_>) -> Result<Option<Arc<AccessToken>>> {
+        // Shared, not cloned: a hit costs a reference count, not a dozen string copies.
+        self.read(|c| c.access_token_shared(query).cloned())
     }
 
     /// All accounts.
@@ -232,20 +255,28 @@ impl<P: Persistence> PersistedTokenCache<P> {
         self.modify(|c| Ok(c.update_refresh_token(home_account_id, client_id, new_secret)))
     }
 
-    /// Loads without the lock, retrying once, then under the lock, before
-    /// treating content as corrupt.
-    fn load_unlocked(&self, token: ChangeToken) -> Result<TokenCache> {
+    /// Loads without the lock, retrying once; `None` when the content was
+    /// unreadable both times (perhaps a peer writing in place: see `load_under_lock`).
+    fn load_unlocked(&self, token: ChangeToken) -> Result<Option<TokenCache>> {
         if token.is_absent() {
-            return Ok(TokenCache::new());
+            return Ok(Some(TokenCache::new()));
         }
-        if let Ok(c) = self.try_load() {
-            return Ok(c);
-        }
-        std::thread::sleep(CORRUPT_RETRY_DELAY);
-        if let Ok(c) = self.try_load() {
-            return Ok(c);
+        for attempt in 0..2 {
+            if attempt > 0 {
+                std::thread::sleep(CORRUPT_RETRY_DELAY);
+            }
+            match self.try_load() {
+                Ok(c) => return Ok(Some(c)),
+                Err(Error::Corrupt { .. }) => continue,
+                Err(e) => return Err(e),
+            }
         }
         log::debug!("{}: unreadable twice (token {token:?}); re-reading under the lock", self.where_());
+        Ok(None)
+    }
+
+    /// Takes the cross-process lock and loads: corrupt content now is really corrupt.
+    fn load_under_lock(&self) -> Result<TokenCache> {
         let lock = self.lock_options.acquire(self.persistence.lock_path())?;
         let cache = self.load_locked()?;
         lock.release()?;
@@ -281,7 +312,15 @@ impl<P: Persistence> PersistedTokenCache<P> {
         if self.on_corrupt == OnCorrupt::Fail {
             return Err(Error::Corrupt { location: self.where_(), reason });
         }
+        // Called under the cross-process lock, so the content cannot change
+        // between this stat and the read that found it corrupt.
+        let token = self.persistence.change_token()?;
+        let mut last = self.quarantined.lock().unwrap_or_else(|p| p.into_inner());
+        if *last == Some(token) {
+            return Ok(TokenCache::new());
+        }
         let copy = quarantine(self.persistence.location(), bytes)?;
+        *last = Some(token);
         log::warn!(
             "{}: {reason}; kept a copy at {} and continuing with an empty cache",
             self.where_(),

@@ -111,6 +111,7 @@ fn file_size_limit_is_an_error_naming_the_path() {
     let path = dir.path("cache.json");
     FilePersistence::new(&path).unwrap().save("small").unwrap();
     let status = common::worker_command("worker_entry", &["fsize".into(), path.display().to_string()])
+        .stdout(Stdio::null())
         .status()
         .unwrap();
     assert!(status.success(), "worker failed: {status}");
@@ -149,7 +150,7 @@ fn permission_denied_is_an_error_naming_the_path() {
     fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     fs::set_permissions(&folder, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let args = ["as-nobody".into(), folder.display().to_string(), cache_path.display().to_string()];
-    let status = common::worker_command("worker_entry", &args).status().unwrap();
+    let status = common::worker_command("worker_entry", &args).stdout(Stdio::null()).status().unwrap();
     assert!(status.success(), "worker failed: {status}");
     assert_eq!(fs::read_to_string(&cache_path).unwrap(), "root's tokens");
     assert_eq!(listing(&folder), ["cache.json"]);

@@ -70,7 +70,7 @@ fn response(scope: &str, secret: &str) -> TokenResponse {
 
 fn find(c: &PersistedTokenCache<impl Persistence>, scope: &str) -> Option<String> {
     let q = AccessTokenQuery::new(CLIENT, [scope]);
-    c.access_token(&q).unwrap().map(|t| t.secret.unwrap().expose().to_owned())
+    c.access_token(&q).unwrap().map(|t| t.secret.as_ref().unwrap().expose().to_owned())
 }
 
 fn quarantined(s: &Scratch) -> Vec<std::path::PathBuf> {
@@ -168,7 +168,9 @@ fn empty_missing_and_wrongly_typed_files_are_not_corrupt() {
     assert_eq!(find(&c, "a"), None, "an entry with unusable fields is not returned");
     c.add(&response("b", "B")).unwrap();
     let text = std::fs::read_to_string(s.path("cache.json")).unwrap();
-    assert!(text.contains(r#""secret":7"#) && text.contains(r#""expires_on":[1]"#), "kept verbatim: {text}");
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["AccessToken"]["k"]["secret"], 7, "kept verbatim: {text}");
+    assert_eq!(doc["AccessToken"]["k"]["expires_on"], serde_json::json!([1]), "kept verbatim: {text}");
     assert!(quarantined(&s).is_empty());
 }
 
@@ -207,4 +209,43 @@ fn shared_by_threads_and_handles_without_losing_updates() {
         }
     }
     assert_eq!(fresh.read(|c| c.access_tokens().count()).unwrap(), 160);
+}
+
+#[test]
+fn readers_of_a_corrupt_file_and_writers_do_not_deadlock() {
+    let s = Scratch::new("ptc-corrupt-threads");
+    std::fs::write(s.path("cache.json"), "{\"AccessToken\": {\"trunc").unwrap();
+    let shared = Arc::new(PersistedTokenCache::new(file(&s)));
+    let (tx, rx) = std::sync::mpsc::channel();
+    for t in 0..8 {
+        let (shared, tx) = (Arc::clone(&shared), tx.clone());
+        std::thread::spawn(move || {
+            for i in 0..10 {
+                let scope = format!("t{t}-{i}");
+                if t % 2 == 0 {
+                    shared.add(&response(&scope, &scope)).unwrap();
+                } else {
+                    find(&*shared, &scope);
+                }
+            }
+            tx.send(()).unwrap();
+        });
+    }
+    for _ in 0..8 {
+        rx.recv_timeout(std::time::Duration::from_secs(60)).expect("a thread is stuck: lock-order deadlock?");
+    }
+    for t in (0..8).step_by(2) {
+        assert!(find(&*shared, &format!("t{t}-9")).is_some());
+    }
+    assert_eq!(quarantined(&s).len(), 1, "the corrupt version is kept once");
+}
+
+#[test]
+fn pretty_output_is_indented_like_msal_python() {
+    let s = Scratch::new("ptc-pretty");
+    let c = PersistedTokenCache::new(file(&s)).pretty(true);
+    c.add(&response("a", "A")).unwrap();
+    let text = std::fs::read_to_string(s.path("cache.json")).unwrap();
+    assert!(text.starts_with("{\n    \"AccessToken\": {\n        \""), "{text}");
+    assert_eq!(find(&PersistedTokenCache::new(file(&s)), "a").as_deref(), Some("A"));
 }

@@ -55,7 +55,7 @@ fn python_token_is_found_by_rust() {
     assert_eq!(r["token_source"], "identity_provider", "{r}");
     let q = AccessTokenQuery::new("py_client", [GRAPH]);
     let at = cache(&path).access_token(&q).unwrap().expect("Rust finds the token Python stored");
-    assert_eq!(at.secret.unwrap().expose(), "secret-from-python");
+    assert_eq!(at.secret.as_ref().unwrap().expose(), "secret-from-python");
     assert_eq!(at.realm.as_deref(), Some("contoso.onmicrosoft.com"));
     assert!(cache(&path).access_token(&AccessTokenQuery::new("other_client", [GRAPH])).unwrap().is_none());
 }

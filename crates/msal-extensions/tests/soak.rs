@@ -117,7 +117,7 @@ fn soak_mixed_operations_lose_nothing() {
                 secs.to_string(),
                 logs[i].display().to_string(),
             ];
-            common::worker_command("worker_entry", &args).spawn().unwrap()
+            common::worker_command("worker_entry", &args).stdout(std::process::Stdio::null()).spawn().unwrap()
         })
         .collect();
     for (i, c) in children.iter_mut().enumerate() {

@@ -506,8 +506,7 @@ impl TokenCache {
     pub fn add_at(&mut self, response: &TokenResponse, now: i64) -> Result<()> {
         let p = response.plan(now)?;
         if let Some(at) = p.at {
-            let (pos, moved) = upsert(&mut self.access_tokens, at_key(&at), at, same_at);
-            if moved { self.invalidate_index() } else { self.index_appended_or_replaced(pos) }
+            self.upsert_access_token(at);
         }
         if let Some(a) = p.account {
             upsert_merged(&mut self.accounts, account_key(&a), a, same_account);
@@ -522,21 +521,34 @@ impl TokenCache {
         Ok(())
     }
 
-    /// After an upsert without removals: a new last position is indexed; a
-    /// replacement in place keeps its key and so (case aside) its scopes.
-    fn index_appended_or_replaced(&mut self, pos: usize) {
-        if pos + 1 == self.access_tokens.len() && self.index_lacks(pos) {
+    /// Stores an access token under MSAL Python's key, removing entries with
+    /// the same identity under other keys. Only entries sharing the new
+    /// token's first scope can have its identity, so the scope index narrows
+    /// the search and untouched entries stay unparsed.
+    pub(crate) fn upsert_access_token(&mut self, at: AccessToken) {
+        let key = at_key(&at);
+        let first =
+            at.target.as_deref().and_then(|t| t.split_whitespace().next()).map(str::to_ascii_lowercase);
+        let candidates: Vec<usize> = match &first {
+            Some(f) => self.scope_index().get(f).cloned().unwrap_or_default(),
+            None => (0..self.access_tokens.len()).collect(),
+        };
+        let mut dupes: Vec<usize> = candidates
+            .into_iter()
+            .filter(|&p| self.access_tokens.get_index(p).is_some_and(|(k, e)| *k != key && same_at(e, &at)))
+            .collect();
+        dupes.sort_unstable();
+        for &p in dupes.iter().rev() {
+            self.access_tokens.shift_remove_index(p);
+        }
+        if !dupes.is_empty() {
+            self.invalidate_index();
+        }
+        let (pos, old) = self.access_tokens.insert_full(key, super::model::Lazy::new(at));
+        // A replacement in place has the same key, hence the same scopes.
+        if old.is_none() {
             self.index_appended(pos);
         }
-    }
-
-    fn index_lacks(&self, pos: usize) -> bool {
-        let Some(ix) = self.scope_index.get() else { return false };
-        let Some(first) = self.access_tokens[pos].target.as_deref().and_then(|t| t.split_whitespace().next())
-        else {
-            return true;
-        };
-        !ix.get(&first.to_ascii_lowercase()).is_some_and(|v| v.contains(&pos))
     }
 }
 

@@ -9,7 +9,10 @@
 //!   opaque (other SDKs compute them differently), entries are matched by
 //!   their fields; `null`s and numeric timestamps are accepted; unknown
 //!   sections and unknown fields are kept and written back unchanged, in
-//!   their original order.
+//!   their original order. Access tokens this crate did not change are
+//!   written back as their original JSON text, byte for byte; they are
+//!   parsed only when a query needs them, which keeps reloading a large
+//!   cache cheap.
 //! - **Writing matches MSAL Python**: [`add`](TokenCache::add) writes the
 //!   entries, fields and keys MSAL Python 1.39 writes for the same token
 //!   response, timestamps as strings.
@@ -38,6 +41,8 @@ pub use model::{AccessToken, Account, AppMetadata, IdToken, RefreshToken, Secret
 pub use query::AccessTokenQuery;
 
 pub(crate) use query::unix_now;
+
+use model::Lazy;
 
 const AT: &str = "AccessToken";
 const RT: &str = "RefreshToken";
@@ -74,7 +79,7 @@ pub(crate) type Section<E> = IndexMap<String, E>;
 /// ```
 #[derive(Default)]
 pub struct TokenCache {
-    pub(crate) access_tokens: Section<AccessToken>,
+    pub(crate) access_tokens: Section<Lazy<AccessToken>>,
     pub(crate) refresh_tokens: Section<RefreshToken>,
     pub(crate) id_tokens: Section<IdToken>,
     pub(crate) accounts: Section<Account>,
@@ -122,10 +127,14 @@ impl TokenCache {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self::new());
         }
-        serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
+        let text = std::str::from_utf8(bytes).map_err(|e| Error::Corrupt {
             location: "token cache".into(),
-            reason: format!("not a valid MSAL token cache: {e}"),
-        })
+            reason: format!("not UTF-8 text (invalid byte at offset {})", e.valid_up_to()),
+        })?;
+        // From `&str`, serde_json skips re-validating UTF-8 string by string
+        // (one bulk check above is several times cheaper).
+        serde_json::from_str(text)
+            .map_err(|e| Error::Corrupt { location: "token cache".into(), reason: describe(&e) })
     }
 
     /// Serialises to compact JSON (what MSAL .NET writes; every SDK reads it).
@@ -159,7 +168,7 @@ impl TokenCache {
 
     /// All access tokens with their stored keys, in file order.
     pub fn access_tokens(&self) -> impl Iterator<Item = (&str, &AccessToken)> {
-        self.access_tokens.iter().map(|(k, v)| (k.as_str(), v))
+        self.access_tokens.iter().map(|(k, v)| (k.as_str(), &**v))
     }
 
     /// All refresh tokens with their stored keys.
@@ -202,13 +211,27 @@ impl TokenCache {
         self.scope_index.get_or_init(|| {
             let mut ix: HashMap<String, Vec<usize>> = HashMap::new();
             for (pos, at) in self.access_tokens.values().enumerate() {
-                for scope in unique_scopes(at.target.as_deref().unwrap_or("")) {
+                for scope in unique_scopes(at.str_field("target").as_deref().unwrap_or("")) {
                     ix.entry(scope).or_default().push(pos);
                 }
             }
             ix
         })
     }
+}
+
+/// Where and how the JSON is bad, without quoting it: serde_json's own
+/// messages quote unexpected values, which may be tokens.
+fn describe(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "ends early (truncated?)",
+        serde_json::error::Category::Syntax => "is not valid JSON",
+        serde_json::error::Category::Data => {
+            "is JSON but not an MSAL cache (a section or entry is not an object)"
+        }
+        serde_json::error::Category::Io => "could not be read",
+    };
+    format!("the content {what} at line {} column {}", e.line(), e.column())
 }
 
 /// The distinct lower-cased scopes of a space-separated target.
@@ -358,6 +381,18 @@ mod tests {
         }
         assert!(TokenCache::parse("  \n").unwrap().is_empty());
         assert!(TokenCache::parse(r#"{"AccessToken": null}"#).unwrap().is_empty());
+    }
+
+    #[test]
+    fn errors_never_quote_content() {
+        for bad in [
+            r#"{"AccessToken": "SECRET1"}"#,
+            r#"{"RefreshToken": {"k": "SECRET1"}}"#,
+            r#"{"Account": ["SECRET1"]}"#,
+        ] {
+            let e = TokenCache::parse(bad).unwrap_err();
+            assert!(!e.to_string().contains("SECRET1") && !format!("{e:?}").contains("SECRET1"), "{e}");
+        }
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! number where a string belongs, an object) is not an error: its typed slot
 //! stays `None` and the raw value is kept in `extra`, so it is written back
 //! exactly as it was read. Timestamps are accepted as strings of unix
-//! seconds (what every SDK writes) or as JSON numbers, and are always
-//! written as strings.
+//! seconds (what every SDK writes) or as JSON numbers, and written as
+//! strings. Access tokens that are only read are saved back verbatim, as
+//! their original JSON text (see `Lazy`).
 
 use std::fmt;
 
@@ -51,11 +52,18 @@ pub(crate) trait Field {
     fn absorb(&mut self, v: Value) -> Option<Value>;
     /// `true` when the field holds a value to write.
     fn is_set(&self) -> bool;
+    /// The value as text, for string fields only.
+    fn as_text(&self) -> Option<String> {
+        None
+    }
     /// Writes `name: value` when set.
     fn emit<M: SerializeMap>(&self, name: &str, m: &mut M) -> Result<(), M::Error>;
 }
 
 impl Field for Option<String> {
+    fn as_text(&self) -> Option<String> {
+        self.clone()
+    }
     fn absorb(&mut self, v: Value) -> Option<Value> {
         match v {
             Value::String(s) => {
@@ -139,6 +147,8 @@ pub(crate) trait EntryFields: Default {
     fn write_known<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error>;
     /// `true` when `key` is a typed field that currently holds a value.
     fn has_known(&self, key: &str) -> bool;
+    /// The value of a typed string field, if set.
+    fn get_str(&self, key: &str) -> Option<String>;
     /// The fields kept verbatim.
     fn extra(&self) -> &Map<String, Value>;
     /// The fields kept verbatim, mutably.
@@ -182,6 +192,12 @@ macro_rules! entry {
                 match key {
                     $( stringify!($field) => Field::is_set(&self.$field), )*
                     _ => false,
+                }
+            }
+            fn get_str(&self, key: &str) -> Option<String> {
+                match key {
+                    $( stringify!($field) => Field::as_text(&self.$field), )*
+                    _ => None,
                 }
             }
             fn extra(&self) -> &Map<String, Value> {
@@ -321,6 +337,129 @@ entry! {
     }
 }
 
+/// An entry kept as its raw JSON text until a field is needed.
+///
+/// Reloading a large cache is dominated by building entries (a dozen string
+/// allocations each), yet a search reads only the few entries the scope
+/// index points at, and a save can copy untouched entries verbatim. So the
+/// big section (access tokens) is loaded raw, each entry is parsed on first
+/// access, and an unchanged entry is written back byte for byte.
+#[derive(Clone)]
+pub(crate) struct Lazy<E> {
+    raw: Option<Box<serde_json::value::RawValue>>,
+    /// Shared so that a lookup can hand out the entry without copying its strings.
+    parsed: std::sync::OnceLock<std::sync::Arc<E>>,
+}
+
+impl<E: EntryFields + serde::de::DeserializeOwned> Lazy<E> {
+    /// An entry built in memory (nothing raw to keep).
+    pub(crate) fn new(e: E) -> Self {
+        Lazy { raw: None, parsed: std::sync::OnceLock::from(std::sync::Arc::new(e)) }
+    }
+
+    /// The value of one string field, without parsing the whole entry.
+    pub(crate) fn str_field(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        if let Some(e) = self.parsed.get() {
+            return e.get_str(name).map(std::borrow::Cow::Owned);
+        }
+        let raw = self.raw.as_ref()?.get();
+        if let Some(v) = quick_str_field(raw, name) {
+            return Some(std::borrow::Cow::Borrowed(v));
+        }
+        let mut de = serde_json::Deserializer::from_str(raw);
+        de::Deserializer::deserialize_map(&mut de, OneField(name)).ok().flatten()
+    }
+}
+
+impl<E: EntryFields + serde::de::DeserializeOwned> Lazy<E> {
+    /// The parsed entry, shared.
+    pub(crate) fn shared(&self) -> &std::sync::Arc<E> {
+        self.parsed.get_or_init(|| {
+            let raw = self.raw.as_ref().map_or("{}", |r| r.get());
+            // The raw text was checked to be a JSON object when loaded, and
+            // the entry reader accepts any object; should it ever fail, the
+            // raw text is still what gets saved, so nothing is lost.
+            std::sync::Arc::new(serde_json::from_str(raw).unwrap_or_else(|e| {
+                log::warn!("could not read a cache entry: {e}");
+                E::default()
+            }))
+        })
+    }
+}
+
+impl<E: EntryFields + serde::de::DeserializeOwned> std::ops::Deref for Lazy<E> {
+    type Target = E;
+    fn deref(&self) -> &E {
+        self.shared()
+    }
+}
+
+impl<E: EntryFields + serde::Serialize + serde::de::DeserializeOwned> serde::Serialize for Lazy<E> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.raw {
+            Some(raw) => raw.serialize(s),
+            None => (**self).serialize(s),
+        }
+    }
+}
+
+impl<'de, E> serde::Deserialize<'de> for Lazy<E> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw: Box<serde_json::value::RawValue> = serde::Deserialize::deserialize(d)?;
+        if !raw.get().starts_with('{') {
+            return Err(de::Error::invalid_type(
+                de::Unexpected::Other("non-object"),
+                &"a cache entry (JSON object)",
+            ));
+        }
+        Ok(Lazy { raw: Some(raw), parsed: std::sync::OnceLock::new() })
+    }
+}
+
+/// Finds `"name": "value"` by a substring search, for the common case: the
+/// name occurs exactly once in the entry and the value is a plain string
+/// without escapes. `None` means "ask the JSON parser" (an escaped name can't
+/// match, and a quote inside a string value is always escaped, so a single
+/// unescaped match is a key).
+fn quick_str_field<'r>(raw: &'r str, name: &str) -> Option<&'r str> {
+    let needle = format!("\"{name}\"");
+    let at = raw.find(&needle)?;
+    let rest = &raw[at + needle.len()..];
+    if rest.contains(&needle) {
+        return None;
+    }
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    let end = rest.find(['"', '\\'])?;
+    (rest.as_bytes()[end] == b'"').then(|| &rest[..end])
+}
+
+/// Reads one string field of an entry, skipping the rest without allocating.
+struct OneField<'n>(&'n str);
+
+impl<'de> Visitor<'de> for OneField<'_> {
+    type Value = Option<std::borrow::Cow<'de, str>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a cache entry")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if key.as_str() == self.0 {
+                found = match map.next_value::<Key<'de>>() {
+                    Ok(Key::Borrowed(s)) => Some(std::borrow::Cow::Borrowed(s)),
+                    Ok(Key::Owned(s)) => Some(std::borrow::Cow::Owned(s)),
+                    Err(_) => return Ok(None), // not a string: serde_json cannot resume, and the field is unusable anyway
+                };
+            } else {
+                map.next_value::<de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
 fn write_entry<E: EntryFields, S: serde::Serializer>(e: &E, s: S) -> Result<S::Ok, S::Error> {
     let mut m = s.serialize_map(None)?;
     e.write_known(&mut m)?;
@@ -429,6 +568,22 @@ mod tests {
         let d = format!("{at:?}");
         assert!(!d.contains("TOPSECRET") && !d.contains("HIDDEN"), "{d}");
         assert!(d.contains("x_secret"), "{d}");
+    }
+
+    #[test]
+    fn quick_field_lookup_falls_back_when_unsure() {
+        assert_eq!(quick_str_field(r#"{"a": 1, "target" : "x y"}"#, "target"), Some("x y"));
+        assert_eq!(quick_str_field(r#"{"target": "x\"y"}"#, "target"), None, "escaped value");
+        assert_eq!(quick_str_field(r#"{"e": {"target": "n"}, "target": "t"}"#, "target"), None, "twice");
+        assert_eq!(quick_str_field(r#"{"target": 5}"#, "target"), None);
+        assert_eq!(quick_str_field(r#"{"s": "\"target\": \"z\""}"#, "target"), None);
+        let lazy: Lazy<AccessToken> =
+            serde_json::from_str(r#"{"e": {"target": "n"}, "target": "t"}"#).unwrap();
+        assert_eq!(
+            lazy.str_field("target").as_deref(),
+            Some("t"),
+            "the parser resolves what the scan cannot"
+        );
     }
 
     #[test]

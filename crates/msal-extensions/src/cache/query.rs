@@ -6,12 +6,12 @@
 //! any order). Stored keys are never consulted, so entries written by any SDK
 //! are found.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
-use super::add::{same, upsert};
-use super::model::{AccessToken, Account, IdToken, RefreshToken, Secret};
+use super::model::{AccessToken, Account, IdToken, Lazy, RefreshToken, Secret};
 use super::{TokenCache, jwt};
 
 /// The current time in unix seconds.
@@ -124,12 +124,18 @@ impl TokenCache {
     /// Uses an index by scope, so the cost does not grow with the number of
     /// tokens for other scopes.
     pub fn access_token(&self, query: &AccessTokenQuery<'_>) -> Option<&AccessToken> {
+        self.access_token_shared(query).map(|at| &**at)
+    }
+
+    /// [`access_token`](Self::access_token), shared rather than borrowed.
+    pub(crate) fn access_token_shared(&self, query: &AccessTokenQuery<'_>) -> Option<&Arc<AccessToken>> {
         let valid_after = query.now.unwrap_or_else(unix_now) + query.skew.as_secs() as i64;
         let Some(first) = query.scopes.first() else {
-            return best_match(self.access_tokens.values(), query, valid_after);
+            return best_match(self.access_tokens.values().map(Lazy::shared), query, valid_after);
         };
         let positions = self.scope_index().get(&first.to_ascii_lowercase())?;
-        let candidates = positions.iter().filter_map(|&p| self.access_tokens.get_index(p).map(|(_, at)| at));
+        let candidates =
+            positions.iter().filter_map(|&p| self.access_tokens.get_index(p).map(|(_, at)| at.shared()));
         best_match(candidates, query, valid_after)
     }
 
@@ -222,23 +228,15 @@ impl TokenCache {
     /// or copied from another cache; token responses go through
     /// [`add`](Self::add).
     pub fn insert_access_token(&mut self, entry: AccessToken) {
-        let key = super::add::at_key(&entry);
-        upsert(&mut self.access_tokens, key, entry, |a, b| {
-            same(&a.home_account_id, &b.home_account_id)
-                && same(&a.environment, &b.environment)
-                && same(&a.client_id, &b.client_id)
-                && same(&a.realm, &b.realm)
-                && super::add::same_target(&a.target, &b.target)
-        });
-        self.invalidate_index();
+        self.upsert_access_token(entry);
     }
 }
 
 fn best_match<'c>(
-    candidates: impl Iterator<Item = &'c AccessToken>,
+    candidates: impl Iterator<Item = &'c Arc<AccessToken>>,
     query: &AccessTokenQuery<'_>,
     valid_after: i64,
-) -> Option<&'c AccessToken> {
+) -> Option<&'c Arc<AccessToken>> {
     candidates.filter(|at| query.matches(at, valid_after)).max_by_key(|at| at.expires_on)
 }
 

@@ -66,14 +66,13 @@ pub fn py_script(name: &str) -> PathBuf {
 pub const WORKER_ENV: &str = "MSALX_TEST_WORKER";
 
 /// A command that re-runs this test binary as a worker: it runs only the test
-/// named `entry` (which must call [`worker_args`] and act on them).
+/// named `entry` (which must call [`worker_args`] and act on them). Callers
+/// that do not read its stdout should null it, or the worker's own harness
+/// summary line lands in this run's output.
 pub fn worker_command(entry: &str, args: &[String]) -> Command {
     let mut c = Command::new(std::env::current_exe().unwrap());
     c.args([entry, "--exact", "--include-ignored", "--nocapture", "--test-threads=1", "-q"]);
     c.env(WORKER_ENV, args.join("\u{1f}"));
-    // The worker's own harness summary would be mistaken for this run's; its
-    // panics still reach stderr.
-    c.stdout(std::process::Stdio::null());
     c
 }
 

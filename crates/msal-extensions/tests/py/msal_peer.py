@@ -14,14 +14,19 @@ Commands:
   check_superset ORIG NEW               lists every section/entry/field of ORIG not in NEW unchanged
   add_many PATH PREFIX N                PersistedTokenCache(FilePersistence).add of N tokens
                                         with scopes PREFIX-0 .. PREFIX-(N-1)
+
+With MSALX_PEER_BACKEND=libsecret in the environment, PATH is the signal file
+of a LibsecretPersistence instead of a plaintext cache file.
 """
 import base64
 import json
 import sys
 import time
 
+import os
+
 import msal
-from msal_extensions import FilePersistence, PersistedTokenCache
+from msal_extensions import FilePersistence, LibsecretPersistence, PersistedTokenCache
 
 TENANT = "contoso.onmicrosoft.com"
 AUTHORITY = "https://login.microsoftonline.com/" + TENANT
@@ -66,6 +71,8 @@ class FakeHttp:
 
 
 def persisted(path):
+    if os.environ.get("MSALX_PEER_BACKEND") == "libsecret":
+        return PersistedTokenCache(LibsecretPersistence(path))
     return PersistedTokenCache(FilePersistence(path))
 
 
