@@ -69,8 +69,8 @@ impl EncryptedPersistenceBuilder {
     /// | platform | backend |
     /// |---|---|
     /// | Linux | [`SecretServicePersistence`](crate::SecretServicePersistence) with the reference's defaults |
-    /// | Windows | DPAPI-encrypted file (not yet in this version: [`Error::Unavailable`]) |
-    /// | macOS | Keychain (not yet in this version: [`Error::Unavailable`]) |
+    /// | Windows | [`DpapiPersistence`](crate::DpapiPersistence), CurrentUser, no entropy (not probed, like the reference) |
+    /// | macOS | [`KeychainPersistence`](crate::KeychainPersistence) with the reference's defaults (not probed) |
     /// | others | [`Error::Unavailable`] |
     ///
     /// # Errors
@@ -192,9 +192,7 @@ impl fmt::Debug for ChosenPersistence {
     }
 }
 
-/// The one switch choosing each platform's encrypted backend. When the
-/// DPAPI and Keychain backends land, their arms become one-line calls like
-/// the Linux one.
+/// The one switch choosing each platform's encrypted backend.
 mod platform {
     use std::path::Path;
 
@@ -208,14 +206,16 @@ mod platform {
         Ok(Box::new(p))
     }
 
+    /// Like the reference: no trial run (DPAPI fails only on use, e.g. in SSH sessions).
     #[cfg(target_os = "windows")]
-    pub(super) fn open(_location: &Path) -> Result<Box<dyn Persistence>> {
-        Err(not_yet("dpapi", "the DPAPI-encrypted file backend is not in this version yet"))
+    pub(super) fn open(location: &Path) -> Result<Box<dyn Persistence>> {
+        Ok(Box::new(crate::DpapiPersistence::new(location)?))
     }
 
+    /// Like the reference: no trial run (a probe could raise a Keychain prompt).
     #[cfg(target_os = "macos")]
-    pub(super) fn open(_location: &Path) -> Result<Box<dyn Persistence>> {
-        Err(not_yet("keychain", "the macOS Keychain backend is not in this version yet"))
+    pub(super) fn open(location: &Path) -> Result<Box<dyn Persistence>> {
+        Ok(Box::new(crate::KeychainPersistence::new(location)?))
     }
 
     #[cfg(not(any(target_os = "linux", target_os = "windows", target_os = "macos")))]
@@ -223,7 +223,7 @@ mod platform {
         Err(not_yet("encrypted", "this platform has no encrypted backend; use FilePersistence"))
     }
 
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(any(target_os = "linux", target_os = "windows", target_os = "macos")))]
     fn not_yet(backend: &'static str, message: &str) -> crate::Error {
         crate::Error::Unavailable { backend, message: message.into(), source: None }
     }

@@ -14,6 +14,8 @@
 //! | you want to | use |
 //! |---|---|
 //! | store the cache as a plain file (`0600`), never half-written | [`FilePersistence`] |
+//! | encrypt it with Windows DPAPI, readable by the Python reference | [`DpapiPersistence`] |
+//! | keep it in the macOS Keychain, like the Python reference | [`KeychainPersistence`] |
 //! | serialise read-modify-write across processes | [`CrossPlatLock`] (or [`LockOptions`] for a timeout) |
 //! | store the cache encrypted by the platform's secret store, optionally falling back to a file | [`build_encrypted_persistence`], [`EncryptedPersistenceBuilder`] |
 //! | share an encrypted cache with Python's `LibsecretPersistence` (Linux) | [`SecretServicePersistence`] |
@@ -53,8 +55,14 @@
 //!
 //! # Platform notes
 //!
-//! Unix (Linux, macOS, the BSDs) is fully supported. Other platforms compile;
+//! Unix (Linux, macOS, the BSDs) and Windows are supported for files and the
+//! lock; DPAPI on Windows, the Keychain on macOS. Other platforms compile;
 //! every operation returns an error saying the platform is not supported.
+//! How each platform is verified (natively, under Wine, or compiled and
+//! linted only) is in the repository's `docs/platforms.md`: in short, the
+//! Windows code runs in CI under Wine, whose DPAPI and file sharing are
+//! reimplementations, and the macOS Keychain code is compiled and linted but
+//! not run.
 //!
 //! Encryption at rest: on Linux, [`SecretServicePersistence`] stores the cache
 //! in the freedesktop Secret Service (gnome-keyring, KeePassXC...) over D-Bus,
@@ -87,9 +95,11 @@
 //! ```
 
 pub mod cache;
+mod dpapi;
 mod encrypted;
 mod error;
 mod file;
+mod keychain;
 pub mod lock;
 mod persisted;
 mod persistence;
@@ -101,9 +111,11 @@ pub use cache::{
     AccessToken, AccessTokenQuery, Account, AppMetadata, IdToken, RefreshToken, Secret, TokenCache,
     TokenResponse,
 };
+pub use dpapi::{DpapiPersistence, DpapiScope};
 pub use encrypted::{ChosenPersistence, EncryptedPersistenceBuilder, Fallback, build_encrypted_persistence};
 pub use error::{BoxError, Error, LockHolder, Result};
 pub use file::{Durability, FilePersistence};
+pub use keychain::KeychainPersistence;
 pub use lock::{CrossPlatLock, LockOptions};
 pub use persisted::{OnCorrupt, PersistedTokenCache};
 pub use persistence::{ChangeToken, Persistence};

@@ -26,6 +26,12 @@
 //!    path's and start over, so the classic "flock on a deleted lockfile" race
 //!    cannot give two holders among processes using this crate.
 //!
+//! On Windows the same steps run on Windows primitives: the lockfile is
+//! created with `CREATE_NEW` and a handle that does not share delete access,
+//! then locked with `LockFileEx`; it is deleted through the holder's own
+//! handle; and the sharing, access and delete-pending errors a holder causes
+//! for others count as "busy". See `sys/windows.rs` for the details.
+//!
 //! Waiting is a jittered exponential backoff from 0.2 ms to 2 ms (the
 //! reference polls every 250 ms), bounded by a timeout (30 s by default).
 //! Threads of one process queue on an in-process condition variable first,
@@ -249,7 +255,7 @@ impl CrossPlatLock {
         if emptied_by_waiter || sys::path_id(&self.path).ok() != Some(self.id) {
             return Ok(());
         }
-        match fs::remove_file(&self.path) {
+        match sys::delete_held(file, &self.path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 Err(Error::io("delete the lockfile", &self.path, e))
             }
@@ -283,6 +289,7 @@ fn attempt(path: &Path, stamp: &[u8], waiter: &mut Waiter, opts: &LockOptions) -
     match sys::open_existing(path) {
         Ok(file) => return judge_existing(path, file, waiter, opts),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) if sys::is_busy(&e) => return Ok(Attempt::Busy(None)), // Windows: in use or being deleted
         Err(e) => return Err(open_error(path, e)),
     }
     match sys::create_stamped_lockfile(path, stamp) {
@@ -291,6 +298,7 @@ fn attempt(path: &Path, stamp: &[u8], waiter: &mut Waiter, opts: &LockOptions) -
             Ok(Attempt::Acquired(file, id))
         }
         Ok(None) => Ok(Attempt::Retry), // created by someone else meanwhile: judge theirs
+        Err(e) if sys::is_busy(&e) => Ok(Attempt::Busy(None)),
         Err(e) => Err(Error::io("create the lockfile", path, e)),
     }
 }
@@ -334,7 +342,7 @@ fn judge_unlocked(path: &Path, file: File, waiter: &mut Waiter, opts: &LockOptio
     log::warn!("taking over stale lockfile {} (holder {:?} is gone)", path.display(), holder);
     // Delete while holding its flock: a rival breaker that locks it after us
     // finds the path no longer names it and starts over.
-    match fs::remove_file(path) {
+    match sys::delete_held(&file, path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("delete the stale lockfile", path, e)),
         _ => Ok(Attempt::Retry),
     }
@@ -491,7 +499,7 @@ pub fn remove_stale(lockfile: impl AsRef<Path>) -> Result<LockState> {
         drop(file);
         return inspect(path);
     }
-    match fs::remove_file(path) {
+    match sys::delete_held(&file, path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("delete the stale lockfile", path, e)),
         _ => Ok(state),
     }
@@ -503,6 +511,8 @@ fn examine(path: &Path) -> Result<(LockState, Option<File>)> {
     let file = match sys::open_existing(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((LockState::Absent, None)),
+        // Windows: a holder's handle forbids ours (or the file is being deleted).
+        Err(e) if sys::is_busy(&e) => return Ok((LockState::HeldByFlock { holder: None }, None)),
         Err(e) => return Err(open_error(path, e)),
     };
     match file.try_lock() {

@@ -2,7 +2,8 @@
 //! the same signatures; nothing outside `sys` carries a `#[cfg]` for them.
 
 #[cfg_attr(unix, path = "unix.rs")]
-#[cfg_attr(not(unix), path = "unsupported.rs")]
+#[cfg_attr(windows, path = "windows.rs")]
+#[cfg_attr(not(any(unix, windows)), path = "unsupported.rs")]
 mod imp;
 
 pub(crate) use imp::*;

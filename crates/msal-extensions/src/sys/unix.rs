@@ -18,15 +18,19 @@
 //! `link`, which fails with `EEXIST` if the path is taken, like `O_EXCL`.
 //! File systems without hard links fall back to `O_CREAT|O_EXCL`.
 
-use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+
+// Only the Linux paths (O_TMPFILE + linkat, /proc) need these.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use std::{
+    ffi::CString,
+    os::unix::{ffi::OsStrExt, io::AsRawFd},
+    time::{Duration, SystemTime},
+};
 
 use super::{FileId, ProcessState};
 
@@ -326,6 +330,18 @@ fn create_exclusive_lockfile(path: &Path, content: &[u8]) -> io::Result<Option<F
     file.try_lock().map_err(|_| io::Error::other("a freshly created lockfile was locked by someone else"))?;
     (&file).write_all(content)?;
     Ok(Some(file))
+}
+
+/// Deletes the lockfile at `path` while `file` (its open handle) keeps it
+/// locked. On Unix the name goes at once; the open descriptor stays valid.
+pub(crate) fn delete_held(_file: &File, path: &Path) -> io::Result<()> {
+    fs::remove_file(path)
+}
+
+/// Whether an error opening or creating the lockfile means "in use, wait".
+/// Never on Unix: there, contention shows as `EEXIST` or a busy `flock`.
+pub(crate) fn is_busy(_e: &io::Error) -> bool {
+    false
 }
 
 /// Whether process `pid` exists on this host, and when it started if known.

@@ -52,6 +52,14 @@ pub(crate) fn create_stamped_lockfile(_path: &Path, _content: &[u8]) -> io::Resu
     Err(unsupported())
 }
 
+pub(crate) fn delete_held(_file: &File, _path: &Path) -> io::Result<()> {
+    Err(unsupported())
+}
+
+pub(crate) fn is_busy(_e: &io::Error) -> bool {
+    false
+}
+
 pub(crate) fn process_state(_pid: u32) -> ProcessState {
     ProcessState::Unknown
 }
