@@ -11,6 +11,8 @@
 #     inside a private D-Bus session with gnome-keyring's Secret Service
 #     (scripts/with-secret-service.sh), so the Linux encrypted backend and its
 #     interop with Python's LibsecretPersistence run against a real daemon;
+#   - clippy for Windows (gnu, msvc) and macOS (arm64, x86_64), and the
+#     Windows build's tests (DPAPI, lock, file) under Wine (scripts/cross-target.sh);
 #   - a short run of every fuzz target (scripts/fuzz.sh; nightly + cargo-fuzz).
 # Peers are never optional in CI: with CI=true a missing peer fails the test.
 set -euo pipefail
@@ -28,6 +30,9 @@ log "cargo test --workspace (inside a private session bus with an unlocked Secre
 # WITH_SECRET_SERVICE=1, which with-secret-service.sh sets; CI=true makes a
 # missing one a failure rather than a skip.
 bash scripts/with-secret-service.sh cargo test --workspace --locked
+log "Windows and macOS: cross-target clippy, and the Windows tests under Wine"
+bash scripts/cross-target.sh all
+
 log "fuzzing: a short run of every cargo-fuzz target"
 bash scripts/fuzz.sh "${FUZZ_SECS:-20}"
 log "all tests passed"
