@@ -94,6 +94,11 @@
 //! # Ok::<(), msal_extensions::Error>(())
 //! ```
 
+/// The README's examples, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod cache;
 mod dpapi;
 mod encrypted;
