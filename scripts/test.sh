@@ -29,7 +29,7 @@ log "cargo test --workspace (inside a private session bus with an unlocked Secre
 # The Secret Service tests (library and msal-cache migrate/preset tests) need
 # WITH_SECRET_SERVICE=1, which with-secret-service.sh sets; CI=true makes a
 # missing one a failure rather than a skip.
-bash scripts/with-secret-service.sh cargo test --workspace --locked
+bash scripts/with-secret-service.sh cargo test --workspace --locked --no-fail-fast
 log "Windows and macOS: cross-target clippy, and the Windows tests under Wine"
 bash scripts/cross-target.sh all
 

@@ -471,7 +471,8 @@ impl PrivateBus {
             .expect("dbus-daemon (Debian package dbus-daemon) is installed by with-secret-service.sh");
         let address = format!("unix:path={}", socket.display());
         let mut me = PrivateBus { _dir: dir, address, bus, keyring: None };
-        wait_for(|| socket.exists(), "the private bus socket");
+        // The socket file appears at bind(), before listen(): wait until it accepts.
+        wait_for(|| std::os::unix::net::UnixStream::connect(&socket).is_ok(), "the private bus socket");
         if with_keyring {
             me.start_keyring();
         }
