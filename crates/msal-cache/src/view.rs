@@ -63,18 +63,23 @@ pub fn account_rows(c: &TokenCache) -> Vec<AccountRow> {
         return Vec::new();
     }
     let mut clients: HashMap<(String, String), BTreeSet<String>> = HashMap::new();
-    let mut note = |hai: &Option<String>, env: &Option<String>, client: &Option<String>| {
-        if let (Some(h), Some(c)) = (hai.as_deref().filter(|h| !h.is_empty()), client) {
-            let key = (h.to_ascii_lowercase(), env.as_deref().unwrap_or("").to_ascii_lowercase());
+    let mut note = |hai: Option<&str>, env: Option<&str>, client: Option<&str>| {
+        if let (Some(h), Some(c)) = (hai.filter(|h| !h.is_empty()), client) {
+            let key = (h.to_ascii_lowercase(), env.unwrap_or("").to_ascii_lowercase());
             let set = clients.entry(key).or_default();
-            if !set.contains(c.as_str()) {
+            if !set.contains(c) {
                 set.insert(clean(c));
             }
         }
     };
-    c.access_tokens().for_each(|(_, t)| note(&t.home_account_id, &t.environment, &t.client_id));
-    c.refresh_tokens().for_each(|(_, t)| note(&t.home_account_id, &t.environment, &t.client_id));
-    c.id_tokens().for_each(|(_, t)| note(&t.home_account_id, &t.environment, &t.client_id));
+    // Only three fields of each access token are needed: read them without parsing the tokens.
+    c.access_token_owners().for_each(|[h, e, cl]| note(h.as_deref(), e.as_deref(), cl.as_deref()));
+    c.refresh_tokens().for_each(|(_, t)| {
+        note(t.home_account_id.as_deref(), t.environment.as_deref(), t.client_id.as_deref())
+    });
+    c.id_tokens().for_each(|(_, t)| {
+        note(t.home_account_id.as_deref(), t.environment.as_deref(), t.client_id.as_deref())
+    });
     c.accounts()
         .map(|a| {
             let key = (s(&a.home_account_id).to_ascii_lowercase(), s(&a.environment).to_ascii_lowercase());

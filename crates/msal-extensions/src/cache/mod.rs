@@ -187,6 +187,15 @@ impl TokenCache {
         self.access_tokens.iter().map(|(k, v)| (k.as_str(), &**v))
     }
 
+    /// The `home_account_id`, `environment` and `client_id` of every access
+    /// token, read without parsing the whole entries: listing who holds
+    /// tokens in a large cache costs a scan, not a parse of every token.
+    pub fn access_token_owners(&self) -> impl Iterator<Item = [Option<std::borrow::Cow<'_, str>>; 3]> {
+        self.access_tokens
+            .values()
+            .map(|t| [t.str_field("home_account_id"), t.str_field("environment"), t.str_field("client_id")])
+    }
+
     /// All refresh tokens with their stored keys.
     pub fn refresh_tokens(&self) -> impl Iterator<Item = (&str, &RefreshToken)> {
         self.refresh_tokens.iter().map(|(k, v)| (k.as_str(), v))
