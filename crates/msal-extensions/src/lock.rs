@@ -222,14 +222,12 @@ impl CrossPlatLock {
                     return Ok(CrossPlatLock { path, file: Some(file), id, slot: Some(slot), contended });
                 }
                 Attempt::Retry => continue,
-                Attempt::Busy(holder) => waiter.last_holder = holder,
+                Attempt::Busy(holder) => waiter.last_holder = holder.or(waiter.last_holder.take()),
             }
             if !waiter.pause(deadline) {
-                return Err(Error::LockTimeout {
-                    lockfile: path,
-                    waited: started.elapsed(),
-                    holder: waiter.last_holder,
-                });
+                // Read who holds it once, when giving up, not on every poll.
+                let holder = holder_at(&path).or(waiter.last_holder);
+                return Err(Error::LockTimeout { lockfile: path, waited: started.elapsed(), holder });
             }
         }
     }
@@ -306,7 +304,7 @@ fn attempt(path: &Path, stamp: &[u8], waiter: &mut Waiter, opts: &LockOptions) -
 fn judge_existing(path: &Path, file: File, waiter: &mut Waiter, opts: &LockOptions) -> Result<Attempt> {
     match file.try_lock() {
         Ok(()) => judge_unlocked(path, file, waiter, opts),
-        Err(TryLockError::WouldBlock) => Ok(Attempt::Busy(read_holder(&file))),
+        Err(TryLockError::WouldBlock) => Ok(Attempt::Busy(None)),
         Err(TryLockError::Error(e)) => Err(Error::io("lock", path, e)),
     }
 }
@@ -372,6 +370,11 @@ fn judge_pid(pid: u32, lockfile_modified: Option<SystemTime>) -> Verdict {
 /// it: the pid was reused. One second of slack covers the coarse boot time.
 fn started_after(started: SystemTime, lockfile_modified: Option<SystemTime>) -> bool {
     lockfile_modified.is_some_and(|m| started > m + Duration::from_secs(1))
+}
+
+/// The holder recorded in the lockfile at `path`, if it can be read.
+fn holder_at(path: &Path) -> Option<LockHolder> {
+    read_holder(&sys::open_existing(path).ok()?)
 }
 
 /// Reads the holder recorded in a lockfile (at most 4 KiB of it).

@@ -8,6 +8,9 @@ mod imp;
 
 pub(crate) use imp::*;
 
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 /// Identity of a file: what a path names, or what an open handle refers to.
@@ -26,4 +29,50 @@ pub(crate) enum ProcessState {
     Dead,
     /// Cannot tell (not a valid pid, or the check failed).
     Unknown,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// `.<stem>.<pid>.<n>.tmp`: hidden, unique within this process, and carrying
+/// the pid so a leftover can be traced to its writer (and swept once it is dead).
+pub(crate) fn temp_name(stem: &str) -> String {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(".{stem}.{}.{n}.tmp", std::process::id())
+}
+
+/// The folder holding `path` (`.` for a bare file name).
+pub(crate) fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The file name of `path`, the stem of its temporary files.
+pub(crate) fn file_stem(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "cache".into())
+}
+
+/// Removes [`temp_name`] files of `stem` in `dir` whose writer is dead: left by
+/// a writer killed before its rename. Returns how many were removed; errors are
+/// ignored (this is housekeeping).
+pub(crate) fn remove_orphan_temps(dir: &Path, stem: &str) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let prefix = format!(".{stem}.");
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| temp_writer(&e.file_name().to_string_lossy(), &prefix).is_some_and(writer_is_dead))
+        .filter(|e| fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
+/// The writer's pid in a [`temp_name`].
+fn temp_writer(name: &str, prefix: &str) -> Option<u32> {
+    let (pid, n) = name.strip_prefix(prefix)?.strip_suffix(".tmp")?.split_once('.')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+fn writer_is_dead(pid: u32) -> bool {
+    pid != std::process::id() && process_state(pid) == ProcessState::Dead
 }

@@ -22,7 +22,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 // Only the Linux paths (O_TMPFILE + linkat, /proc) need these.
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -32,14 +32,13 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use super::{FileId, ProcessState};
+use super::{FileId, ProcessState, file_stem, parent_dir, temp_name};
 
 const PRIVATE_FILE: u32 = 0o600;
 const PRIVATE_DIR: u32 = 0o700;
 
 /// Set once `O_TMPFILE` + `linkat` failed here, so later calls go straight to named files.
 static NO_TMPFILE: AtomicBool = AtomicBool::new(false);
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// (dev, ino, ctime in ns) of `meta`.
 pub(crate) fn identity_of(meta: &fs::Metadata) -> (u64, u64, i128) {
@@ -134,13 +133,6 @@ fn scratch_in(dir: &Path, stem: &str) -> io::Result<Scratch> {
             Err(e) => return Err(e),
         }
     }
-}
-
-/// `.<stem>.<pid>.<n>.tmp`: hidden, unique within this process, and carrying
-/// the pid so a leftover can be traced to its writer.
-fn temp_name(stem: &str) -> String {
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(".{stem}.{}.{n}.tmp", std::process::id())
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -244,41 +236,6 @@ fn link_scratch(scratch: &Scratch, dir: &Path, stem: &str) -> io::Result<PathBuf
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
-}
-
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-fn file_stem(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "cache".into())
-}
-
-/// Removes `.<stem>.<pid>.<n>.tmp` files in `dir` whose writer `pid` is dead:
-/// left by a writer killed between naming its temporary file and renaming it.
-/// Returns how many were removed; errors are ignored (this is housekeeping).
-pub(crate) fn remove_orphan_temps(dir: &Path, stem: &str) -> usize {
-    let Ok(entries) = fs::read_dir(dir) else { return 0 };
-    let prefix = format!(".{stem}.");
-    entries
-        .filter_map(|e| e.ok())
-        .filter(|e| orphan_pid(&e.file_name().to_string_lossy(), &prefix).is_some_and(is_dead))
-        .filter(|e| fs::remove_file(e.path()).is_ok())
-        .count()
-}
-
-fn orphan_pid(name: &str, prefix: &str) -> Option<u32> {
-    let rest = name.strip_prefix(prefix)?.strip_suffix(".tmp")?;
-    let (pid, n) = rest.split_once('.')?;
-    n.parse::<u64>().ok()?;
-    pid.parse().ok()
-}
-
-fn is_dead(pid: u32) -> bool {
-    pid != std::process::id() && process_state(pid) == ProcessState::Dead
 }
 
 /// Creates the lockfile at `path` already holding `content` and already

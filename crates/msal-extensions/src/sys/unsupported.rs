@@ -63,7 +63,3 @@ pub(crate) fn is_busy(_e: &io::Error) -> bool {
 pub(crate) fn process_state(_pid: u32) -> ProcessState {
     ProcessState::Unknown
 }
-
-pub(crate) fn remove_orphan_temps(_dir: &Path, _stem: &str) -> usize {
-    0
-}

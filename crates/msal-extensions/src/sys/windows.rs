@@ -50,7 +50,6 @@ use std::io::{self, Write};
 use std::os::windows::fs::{MetadataExt, OpenOptionsExt};
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use windows_sys::Win32::Foundation::{
@@ -67,9 +66,8 @@ use windows_sys::Win32::System::Threading::{
     GetExitCodeProcess, GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
 };
 
-use super::{FileId, ProcessState};
+use super::{FileId, ProcessState, file_stem, parent_dir, temp_name};
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// How long a rename over the cache keeps retrying sharing violations.
 const REPLACE_RETRY_FOR: Duration = Duration::from_secs(2);
@@ -169,8 +167,7 @@ fn fill(mut file: File, content: &[u8], durable: bool) -> io::Result<()> {
 
 fn temp_file_in(dir: &Path, stem: &str) -> io::Result<(PathBuf, File)> {
     loop {
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = dir.join(format!(".{stem}.{}.{n}.tmp", std::process::id()));
+        let name = dir.join(temp_name(stem));
         match create_new_private(&name) {
             Ok(f) => return Ok((name, f)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -198,41 +195,6 @@ fn replace(from: &Path, to: &Path) -> io::Result<()> {
         }
         pause = (pause * 2).min(Duration::from_millis(50));
     }
-}
-
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-fn file_stem(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "cache".into())
-}
-
-/// Removes `.<stem>.<pid>.<n>.tmp` files in `dir` whose writer `pid` is dead:
-/// left by a writer killed before its rename. Returns how many were removed;
-/// errors are ignored (this is housekeeping).
-pub(crate) fn remove_orphan_temps(dir: &Path, stem: &str) -> usize {
-    let Ok(entries) = fs::read_dir(dir) else { return 0 };
-    let prefix = format!(".{stem}.");
-    entries
-        .filter_map(Result::ok)
-        .filter(|e| temp_writer(&e.file_name().to_string_lossy(), &prefix).is_some_and(writer_is_dead))
-        .filter(|e| fs::remove_file(e.path()).is_ok())
-        .count()
-}
-
-/// The writer's pid in a temporary file name made by [`temp_file_in`].
-fn temp_writer(name: &str, prefix: &str) -> Option<u32> {
-    let (pid, n) = name.strip_prefix(prefix)?.strip_suffix(".tmp")?.split_once('.')?;
-    n.parse::<u64>().ok()?;
-    pid.parse().ok()
-}
-
-fn writer_is_dead(pid: u32) -> bool {
-    pid != std::process::id() && process_state(pid) == ProcessState::Dead
 }
 
 /// Creates the lockfile at `path` holding `content`, locked, with a handle
