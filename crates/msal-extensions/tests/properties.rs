@@ -12,17 +12,9 @@ use msal_extensions::{AccessTokenQuery, TokenCache, TokenResponse};
 const AUTH: &str = "https://login.microsoftonline.com/prop-tenant";
 const NOW: i64 = 1_700_000_000;
 
-fn b64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
+mod common;
+
+use common::b64url as b64;
 
 /// Any JSON value a peer might put in an unknown field.
 fn any_json() -> impl Strategy<Value = Value> {

@@ -22,17 +22,7 @@ const WORKERS: usize = 32;
 /// Cap on adds per worker, so the cache (re-parsed on every foreign write) stays a few MB.
 const MAX_ADDS: usize = 40;
 
-fn b64url(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
+use common::b64url;
 
 fn app_response(scope: &str) -> TokenResponse {
     let body =

@@ -8,18 +8,10 @@ const CLIENT: &str = "my_client_id";
 const AUTH: &str = "https://login.microsoftonline.com/contoso/oauth2/v2.0/token";
 const NOW: i64 = 1_700_000_000;
 
+mod common;
+
 fn b64(v: &Value) -> String {
-    // Minimal base64url encoder for fixtures (the crate only decodes).
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = v.to_string().into_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
+    common::b64url(v.to_string())
 }
 
 fn id_token(claims: Value) -> String {

@@ -68,7 +68,6 @@ use windows_sys::Win32::System::Threading::{
 
 use super::{FileId, ProcessState, file_stem, parent_dir, temp_name};
 
-
 /// How long a rename over the cache keeps retrying sharing violations.
 const REPLACE_RETRY_FOR: Duration = Duration::from_secs(2);
 

@@ -80,3 +80,9 @@ pub fn worker_command(entry: &str, args: &[String]) -> Command {
 pub fn worker_args() -> Option<Vec<String>> {
     std::env::var(WORKER_ENV).ok().map(|s| s.split('\u{1f}').map(str::to_owned).collect())
 }
+
+/// base64url without padding, as `client_info` and JWT parts are encoded.
+pub fn b64url(bytes: impl AsRef<[u8]>) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
