@@ -62,19 +62,7 @@ missing() {
     echo; echo "!!!!!!!! SKIPPED: $* !!!!!!!!"; echo
 }
 
-apt_install() {
-    local need=() p
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
-    done
-    [ "${#need[@]}" -eq 0 ] && return 0
-    log "installing Debian packages: ${need[*]}"
-    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
-    # One apt at a time on this machine (other scripts install too).
-    $sudo flock /tmp/apt-install.lock apt-get update -qq &&
-    DEBIAN_FRONTEND=noninteractive $sudo flock /tmp/apt-install.lock \
-        apt-get install -y -qq --no-install-recommends "${need[@]}"
-}
+. "$ROOT/scripts/apt.sh"
 
 # ------------------------------------------------------------ toolchain
 step "toolchain"

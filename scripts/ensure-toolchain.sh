@@ -8,9 +8,6 @@ ensure_cargo() {
         return 0
     fi
     echo "no cargo on PATH: installing Debian's rustc-web toolchain" >&2
-    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo flock /tmp/apt-install.lock apt-get update -qq
-    $sudo flock /tmp/apt-install.lock apt-get install -y -qq --no-install-recommends \
-        rustc-web cargo-web gcc libc6-dev
+    . "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+    apt_install rustc-web cargo-web gcc libc6-dev
 }

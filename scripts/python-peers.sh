@@ -20,18 +20,7 @@ PORTALOCKER=portalocker==4.4.2
 SYS_PY=/usr/bin/python3
 log() { echo "python-peers: $*" >&2; }
 
-apt_install() {
-    local need=() p
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
-    done
-    [ "${#need[@]}" -eq 0 ] && return 0
-    log "installing Debian packages: ${need[*]}"
-    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo flock /tmp/apt-install.lock apt-get update -qq >&2
-    $sudo flock /tmp/apt-install.lock apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
-}
+. "$ROOT/scripts/apt.sh"
 
 make_venv() { # dir, packages...
     local dir=$1; shift

@@ -26,20 +26,8 @@ die() { echo "with-secret-service: $*" >&2; exit 3; }
 [ "$#" -gt 0 ] || { echo "usage: $0 CMD [ARGS...]" >&2; exit 2; }
 
 install_missing() {
-    local need=()
-    command -v dbus-run-session >/dev/null 2>&1 || need+=(dbus)
-    command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
-    command -v dbus-send >/dev/null 2>&1 || need+=(dbus-bin)
-    command -v gnome-keyring-daemon >/dev/null 2>&1 || need+=(gnome-keyring)
-    command -v secret-tool >/dev/null 2>&1 || need+=(libsecret-tools)
-    [ "${#need[@]}" -eq 0 ] && return 0
-    say "installing ${need[*]}"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo flock /tmp/apt-install.lock apt-get update -qq </dev/null >&2 || die "apt-get update failed"
-    $sudo flock /tmp/apt-install.lock apt-get install -y -qq --no-install-recommends "${need[@]}" </dev/null >&2 \
-        || die "could not install ${need[*]}"
+    . "$(dirname "$(readlink -f "$0")")/apt.sh"
+    apt_install dbus dbus-daemon dbus-bin gnome-keyring libsecret-tools || die "could not install the D-Bus / gnome-keyring packages"
 }
 
 # Step 1 (outside the bus): install, then re-run this script under
