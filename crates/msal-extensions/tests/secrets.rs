@@ -129,6 +129,7 @@ fn bad_response_errors_hold_no_secret() {
         format!(r#"{{"access_token": "{MARK}-2", "client_info": "{MARK}%%"}}"#),
         format!(r#"{{"access_token": "{MARK}-3", "expires_in": 3600"#),
         format!(r#"["{MARK}-4"]"#),
+        format!(r#""{MARK}-5""#),
     ];
     for body in bad {
         let mut cache = TokenCache::new();

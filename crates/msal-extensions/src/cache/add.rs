@@ -57,7 +57,8 @@ impl TokenResponse {
         response_json: &str,
     ) -> Result<Self> {
         let response = serde_json::from_str(response_json)
-            .map_err(|e| Error::invalid("token response", format!("not JSON: {e}")))?;
+            // Never `{e}`: serde_json quotes unexpected values, e.g. a bare token string.
+            .map_err(|e| Error::invalid("token response", super::describe(&e)))?;
         Self::from_value(client_id, scopes, authority, response)
     }
 

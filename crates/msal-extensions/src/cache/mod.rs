@@ -247,7 +247,7 @@ impl TokenCache {
 
 /// Where and how the JSON is bad, without quoting it: serde_json's own
 /// messages quote unexpected values, which may be tokens.
-fn describe(e: &serde_json::Error) -> String {
+pub(crate) fn describe(e: &serde_json::Error) -> String {
     let what = match e.classify() {
         serde_json::error::Category::Eof => "ends early (truncated?)",
         serde_json::error::Category::Syntax => "is not valid JSON",

@@ -389,7 +389,7 @@ impl<E: EntryFields + serde::de::DeserializeOwned> Lazy<E> {
             // the entry reader accepts any object; should it ever fail, the
             // raw text is still what gets saved, so nothing is lost.
             std::sync::Arc::new(serde_json::from_str(raw).unwrap_or_else(|e| {
-                log::warn!("could not read a cache entry: {e}");
+                log::warn!("could not read a cache entry: {}", super::describe(&e));
                 E::default()
             }))
         })
