@@ -209,9 +209,6 @@ impl CrossPlatLock {
                 held_for: None,
             }),
         })?;
-        if let Some(dir) = path.parent() {
-            sys::create_private_dir_all(dir).with_path("create the folder", dir)?;
-        }
         let stamp = format!("{} {}", std::process::id(), own_program());
         let mut waiter = Waiter::new(opts);
         yield_to_waiters(&path, deadline, &mut waiter.rng);
@@ -297,6 +294,15 @@ fn attempt(path: &Path, stamp: &[u8], waiter: &mut Waiter, opts: &LockOptions) -
         }
         Ok(None) => Ok(Attempt::Retry), // created by someone else meanwhile: judge theirs
         Err(e) if sys::is_busy(&e) => Ok(Attempt::Busy(None)),
+        // The folder is missing (first use, or deleted): create it only then,
+        // so the common acquire costs no extra stat.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match path.parent() {
+            Some(dir) => {
+                sys::create_private_dir_all(dir).with_path("create the folder", dir)?;
+                Ok(Attempt::Retry)
+            }
+            None => Err(Error::io("create the lockfile", path, e)),
+        },
         Err(e) => Err(Error::io("create the lockfile", path, e)),
     }
 }
