@@ -14,7 +14,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::Scratch;
-use msal_extensions::{AccessTokenQuery, FilePersistence, PersistedTokenCache, TokenCache, TokenResponse};
+use msal_extensions::{
+    AccessTokenQuery, FilePersistence, LockOptions, PersistedTokenCache, TokenCache, TokenResponse,
+};
 
 const AUTHORITY: &str = "https://login.microsoftonline.com/soak-tenant";
 const APP: &str = "soak-app";
@@ -55,7 +57,14 @@ fn worker_entry() {
 /// Random mixed operations; every operation that returned Ok is logged
 /// *after* it returned, so the log lists only committed changes.
 fn soak_worker(path: &Path, id: &str, run: Duration, log: &Path) {
-    let cache = PersistedTokenCache::new(FilePersistence::new(path).unwrap());
+    // The opening burst oversubscribes the lock on purpose (32 processes, a
+    // few milliseconds apart, each holding it for a reload of a megabyte-sized
+    // cache in a debug build on a small machine). The lock is not FIFO, so one
+    // waiter's wait has a long tail there; this test is about losing nothing,
+    // so a waiter may wait as long as the soak runs, and the parent reports the
+    // slowest mutation. A lock that is never released still fails the test.
+    let cache = PersistedTokenCache::new(FilePersistence::new(path).unwrap())
+        .lock_options(LockOptions::default().timeout(run + Duration::from_secs(60)));
     let mut log = fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     let mut rng = (u64::from(std::process::id()) * 2_654_435_761) | 1;
     let mut next = || {
@@ -67,6 +76,9 @@ fn soak_worker(path: &Path, id: &str, run: Duration, log: &Path) {
     let (mut added, mut users): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     let end = Instant::now() + run;
     let mut n = 0;
+    // Longest mutation (lock wait + reload + save), reported by the parent.
+    let mut slowest = Duration::ZERO;
+    let mut timed = |started: Instant| slowest = slowest.max(started.elapsed());
     while Instant::now() < end {
         // Think time, as an application has between cache operations: 32
         // workers re-parsing a multi-megabyte cache in a tight loop would only
@@ -75,19 +87,25 @@ fn soak_worker(path: &Path, id: &str, run: Duration, log: &Path) {
         let roll = next() % 10;
         if roll < 2 && n < MAX_ADDS {
             let scope = format!("soak/{id}/{n}");
+            let t = Instant::now();
             cache.add(&app_response(&scope)).unwrap();
+            timed(t);
             writeln!(log, "A {scope}").unwrap();
             added.push(scope);
             n += 1;
         } else if roll < 3 && n < MAX_ADDS {
             let (uid, scope) = (format!("{id}u{n}"), format!("user/{id}/{n}"));
+            let t = Instant::now();
             cache.add(&user_response(&uid, &scope)).unwrap();
+            timed(t);
             writeln!(log, "U {uid}.soak-tenant {scope}").unwrap();
             users.push(format!("{uid}.soak-tenant"));
             n += 1;
         } else if roll < 4 && !users.is_empty() {
             let hai = users.swap_remove((next() % users.len() as u64) as usize);
+            let t = Instant::now();
             assert!(cache.remove_account(&hai).unwrap() > 0, "{hai} vanished before its removal");
+            timed(t);
             writeln!(log, "R {hai}").unwrap();
         } else if !added.is_empty() {
             let scope = &added[(next() % added.len() as u64) as usize];
@@ -95,6 +113,7 @@ fn soak_worker(path: &Path, id: &str, run: Duration, log: &Path) {
             assert!(found.is_some(), "worker {id}: committed token {scope} not found by a read");
         }
     }
+    writeln!(log, "S {}", slowest.as_micros()).unwrap();
 }
 
 #[test]
@@ -120,6 +139,7 @@ fn soak_mixed_operations_lose_nothing() {
     let text = fs::read_to_string(&path).unwrap();
     let cache = TokenCache::parse(&text).expect("the cache parses after the soak");
     let (mut apps, mut users, mut removed) = (0, 0, 0);
+    let mut slowest: Vec<u64> = Vec::new();
     for log in &logs {
         let log = fs::read_to_string(log).unwrap_or_default();
         let gone: HashSet<&str> = log.lines().filter_map(|l| l.strip_prefix("R ")).collect();
@@ -127,6 +147,7 @@ fn soak_mixed_operations_lose_nothing() {
         for line in log.lines() {
             let parts: Vec<&str> = line.split(' ').collect();
             match parts[..] {
+                ["S", micros] => slowest.push(micros.parse().unwrap()),
                 ["A", scope] => {
                     apps += 1;
                     assert!(
@@ -158,8 +179,12 @@ fn soak_mixed_operations_lose_nothing() {
     let stray: Vec<_> =
         names.iter().filter(|n| !n.starts_with("log.") && *n != "msal_token_cache.json").collect();
     assert!(stray.is_empty(), "left behind: {stray:?}");
+    slowest.sort_unstable();
     eprintln!(
-        "soak {secs} s x {WORKERS} processes: {apps} app adds, {users} sign-ins, {removed} removals, all consistent"
+        "soak {secs} s x {WORKERS} processes: {apps} app adds, {users} sign-ins, {removed} removals, all consistent; \
+         slowest mutation per worker: median {} ms, worst {} ms",
+        slowest.get(slowest.len() / 2).copied().unwrap_or(0) / 1000,
+        slowest.last().copied().unwrap_or(0) / 1000,
     );
     assert!(apps + users > WORKERS, "too little work was done to prove anything");
 }
