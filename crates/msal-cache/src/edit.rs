@@ -172,7 +172,7 @@ pub fn migrate(args: &MigrateArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let (from, to) = (src.open()?, src.open_as(to_backend)?);
     let lock = src.lock_options().acquire(src.lock_path())?;
     let bytes = from.load_bytes().map_err(|e| format!("nothing to migrate: {e}"))?;
-    let cache = source::parse(&bytes, from.location())?;
+    let cache = source::parse(bytes.clone(), from.location())?;
     let backup = backup_path(&src.location);
     FilePersistence::new(&backup)?.save_bytes(&bytes)?;
     let text = if source::looks_indented(&bytes) { cache.serialize_pretty() } else { cache.serialize() };
@@ -284,7 +284,7 @@ pub struct ImportArgs {
 pub fn import(args: &ImportArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let src = args.source.resolve()?;
     let text = std::fs::read(&args.file).map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
-    source::parse(&text, &args.file)?;
+    source::parse(text.clone(), &args.file)?;
     let incoming: Value = serde_json::from_slice(&text)?;
     if has_redacted(&incoming) {
         return Err(format!(

@@ -211,12 +211,12 @@ pub fn load(p: &dyn Persistence) -> BoxResult<TokenCache> {
         }
         Err(e) => return Err(e.into()),
     };
-    parse(&bytes, p.location())
+    parse(bytes, p.location())
 }
 
 /// Parses cache content read from `location`.
-pub fn parse(bytes: &[u8], location: &Path) -> BoxResult<TokenCache> {
-    TokenCache::parse_bytes(bytes).map_err(|e| {
+pub fn parse(bytes: Vec<u8>, location: &Path) -> BoxResult<TokenCache> {
+    TokenCache::parse_owned(bytes).map_err(|e| {
         format!(
             "{}: {e}; run `msal-cache doctor` on it, or sign in again after `msal-cache clear`",
             location.display()
@@ -236,7 +236,10 @@ pub fn modify<R>(
 ) -> BoxResult<R> {
     let lock = opts.acquire(p.lock_path())?;
     let (mut cache, pretty) = match p.load_bytes() {
-        Ok(bytes) => (parse(&bytes, p.location())?, looks_indented(&bytes)),
+        Ok(bytes) => {
+            let indented = looks_indented(&bytes);
+            (parse(bytes, p.location())?, indented)
+        }
         Err(e) if e.is_not_found() => (TokenCache::new(), false),
         Err(e) => return Err(e.into()),
     };

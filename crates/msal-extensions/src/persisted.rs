@@ -290,15 +290,15 @@ impl<P: Persistence> PersistedTokenCache<P> {
             Err(e) if e.is_not_found() => return Ok(TokenCache::new()),
             Err(e) => return Err(e),
         };
-        match TokenCache::parse_bytes(&bytes) {
+        match TokenCache::parse_owned_or_back(bytes) {
             Ok(c) => Ok(c),
-            Err(e) => self.corrupt(&bytes, e),
+            Err((e, bytes)) => self.corrupt(&bytes, e),
         }
     }
 
     fn try_load(&self) -> Result<TokenCache> {
         match self.persistence.load_bytes() {
-            Ok(b) => TokenCache::parse_bytes(&b),
+            Ok(b) => TokenCache::parse_owned(b),
             Err(e) if e.is_not_found() => Ok(TokenCache::new()),
             Err(e) => Err(e),
         }

@@ -24,10 +24,12 @@ mod add;
 mod jwt;
 mod model;
 mod query;
+mod scan;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use indexmap::IndexMap;
 use serde::de::{MapAccess, Visitor};
@@ -58,7 +60,8 @@ pub fn decode_jwt_claims(jwt: &str) -> Option<serde_json::Map<String, serde_json
 
 pub(crate) use query::unix_now;
 
-use model::Lazy;
+use model::{EntryFields, Lazy, RawText};
+use scan::{FailKind, Scan, Scanned};
 
 const AT: &str = "AccessToken";
 const RT: &str = "RefreshToken";
@@ -104,9 +107,13 @@ pub struct TokenCache {
     other: Map<String, Value>,
     /// Top-level names in the order they were read, so a save keeps the layout.
     order: Vec<String>,
-    /// Lower-cased scope → positions in `access_tokens`, built on the first
+    /// Lower-cased scope → positions in `access_tokens`, built on the second
     /// search and dropped whenever positions may have moved.
     scope_index: OnceLock<HashMap<String, Vec<usize>>>,
+    /// Whether a search has run since the cache was loaded. The first one
+    /// scans instead of building the index: after a reload that is cheaper,
+    /// and a process may reload again before it searches a second time.
+    searched: AtomicBool,
 }
 
 impl TokenCache {
@@ -147,16 +154,55 @@ impl TokenCache {
             location: "token cache".into(),
             reason: format!("not UTF-8 text (invalid byte at offset {})", e.valid_up_to()),
         })?;
-        // From `&str`, serde_json skips re-validating UTF-8 string by string
-        // (one bulk check above is several times cheaper).
-        serde_json::from_str(text)
-            .map_err(|e| Error::Corrupt { location: "token cache".into(), reason: describe(&e) })
+        Self::parse_shared(&Arc::new(text.to_owned()))
+    }
+
+    /// [`parse_bytes`](Self::parse_bytes) taking the bytes: they become the
+    /// buffer the access tokens are read from, without a copy (what
+    /// [`Persistence::load_bytes`](crate::Persistence::load_bytes) returns
+    /// can be passed straight in).
+    ///
+    /// # Errors
+    /// As [`parse`](Self::parse).
+    pub fn parse_owned(bytes: Vec<u8>) -> Result<Self> {
+        Self::parse_owned_or_back(bytes).map_err(|(e, _)| e)
+    }
+
+    /// [`parse_owned`](Self::parse_owned), handing the bytes back on error
+    /// (to be quarantined).
+    pub(crate) fn parse_owned_or_back(bytes: Vec<u8>) -> std::result::Result<Self, (Error, Vec<u8>)> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::new());
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let reason = format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to());
+            (Error::Corrupt { location: "token cache".into(), reason }, e.into_bytes())
+        })?;
+        let buf = Arc::new(text);
+        Self::parse_shared(&buf).map_err(|e| {
+            // Nothing else holds the buffer once loading failed.
+            let bytes = Arc::try_unwrap(buf).map(String::into_bytes).unwrap_or_default();
+            (e, bytes)
+        })
+    }
+
+    fn parse_shared(buf: &Arc<String>) -> Result<Self> {
+        load(buf).map_err(|f| Error::Corrupt { location: "token cache".into(), reason: f.describe(buf) })
     }
 
     /// Serialises to compact JSON (what MSAL .NET writes; every SDK reads it).
     pub fn serialize(&self) -> String {
-        // Writing into a String cannot fail and every map key is a string.
-        serde_json::to_string(self).expect("BUG: serialising a token cache to a String failed")
+        let mut out = Vec::with_capacity(self.size_hint());
+        out.push(b'{');
+        for (i, name) in self.section_names().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            self.write_compact_section(name, &mut out);
+        }
+        out.push(b'}');
+        // serde_json writes UTF-8 and raw entries are slices of a `str`.
+        String::from_utf8(out).expect("BUG: serialised token cache is not UTF-8")
     }
 
     /// Serialises to JSON indented by four spaces, like MSAL Python.
@@ -232,6 +278,23 @@ impl TokenCache {
         }
     }
 
+    /// Positions of the access tokens whose target has `scope`: a scan on
+    /// the first search after a load, the index from then on.
+    pub(crate) fn positions_with_scope(&self, scope: &str) -> std::borrow::Cow<'_, [usize]> {
+        if self.scope_index.get().is_some() || self.searched.swap(true, Ordering::Relaxed) {
+            let ix = self.scope_index().get(&scope.to_ascii_lowercase());
+            return std::borrow::Cow::Borrowed(ix.map_or(&[][..], Vec::as_slice));
+        }
+        let has = |t: &str| t.split_whitespace().any(|s| s.eq_ignore_ascii_case(scope));
+        self.access_tokens
+            .values()
+            .enumerate()
+            .filter(|(_, at)| at.str_field("target").is_some_and(|t| has(&t)))
+            .map(|(pos, _)| pos)
+            .collect::<Vec<_>>()
+            .into()
+    }
+
     pub(crate) fn scope_index(&self) -> &HashMap<String, Vec<usize>> {
         self.scope_index.get_or_init(|| {
             let mut ix: HashMap<String, Vec<usize>> = HashMap::new();
@@ -278,6 +341,7 @@ impl Clone for TokenCache {
             other: self.other.clone(),
             order: self.order.clone(),
             scope_index: OnceLock::new(),
+            searched: AtomicBool::new(false),
         }
     }
 }
@@ -299,19 +363,62 @@ impl fmt::Debug for TokenCache {
 impl serde::Serialize for TokenCache {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
-        for name in &self.order {
+        for name in self.section_names() {
             self.write_section(name, &mut m)?;
-        }
-        for name in KNOWN_SECTIONS {
-            if !self.order.iter().any(|n| n == name) && self.section_len(name) > 0 {
-                self.write_section(name, &mut m)?;
-            }
         }
         m.end()
     }
 }
 
 impl TokenCache {
+    /// The sections to write: those read, in file order, then known sections
+    /// that were added.
+    fn section_names(&self) -> impl Iterator<Item = &str> {
+        let added = KNOWN_SECTIONS
+            .into_iter()
+            .filter(|name| !self.order.iter().any(|n| n == name) && self.section_len(name) > 0);
+        self.order.iter().map(String::as_str).chain(added)
+    }
+
+    /// Bytes to reserve for the compact form: about the size it was read at.
+    fn size_hint(&self) -> usize {
+        let raw: usize = self.access_tokens.values().filter_map(|at| at.raw_text()).map(str::len).sum();
+        raw + 4096 + 512 * (self.len() - self.access_tokens.len())
+    }
+
+    /// `"name":{...}` in compact form. Access tokens read from the file and
+    /// not changed since are copied as they were read, without re-checking.
+    fn write_compact_section(&self, name: &str, out: &mut Vec<u8>) {
+        fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+            // Writing to a Vec cannot fail and every map key is a string.
+            serde_json::to_writer(out, v).expect("BUG: serialising a cache entry failed");
+        }
+        json(out, name);
+        out.push(b':');
+        if name != AT {
+            return match name {
+                RT => json(out, &self.refresh_tokens),
+                IDT => json(out, &self.id_tokens),
+                ACCOUNT => json(out, &self.accounts),
+                APP => json(out, &self.app_metadata),
+                other => json(out, &self.other.get(other)),
+            };
+        }
+        out.push(b'{');
+        for (i, (key, at)) in self.access_tokens.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json(out, key);
+            out.push(b':');
+            match at.raw_text() {
+                Some(raw) => out.extend_from_slice(raw.as_bytes()),
+                None => json(out, &**at),
+            }
+        }
+        out.push(b'}');
+    }
+
     fn section_len(&self, name: &str) -> usize {
         match name {
             AT => self.access_tokens.len(),
@@ -377,9 +484,90 @@ impl<'de> Visitor<'de> for CacheVisitor {
     }
 }
 
+/// Reads a whole cache document, keeping access tokens as ranges of `buf`.
+fn load(buf: &Arc<String>) -> Scanned<TokenCache> {
+    let mut sc = Scan::new(buf);
+    if sc.peek()? != b'{' {
+        let whole = sc.skip()?; // a syntax error wins over "not a cache"
+        return sc.fail(FailKind::NotCache, whole.start);
+    }
+    let mut c = TokenCache::new();
+    sc.members(|sc, key| {
+        let name = key.into_owned();
+        match name.as_str() {
+            AT => {
+                c.access_tokens = section(sc, |sc| Ok(Lazy::from_raw(RawText::new(buf.clone(), sc.skip()?))))?
+            }
+            RT => c.refresh_tokens = section(sc, entry)?,
+            IDT => c.id_tokens = section(sc, entry)?,
+            ACCOUNT => c.accounts = section(sc, entry)?,
+            APP => c.app_metadata = section(sc, entry)?,
+            _ => {
+                c.other.insert(name.clone(), sc.read::<Value>()?.0);
+            }
+        }
+        if !c.order.contains(&name) {
+            c.order.push(name);
+        }
+        Ok(())
+    })?;
+    sc.finish()?;
+    Ok(c)
+}
+
+/// One known section: an object of entries, or `null` (seen in hand-edited
+/// files) for none. `read_entry` reads one entry at the cursor.
+fn section<'a, E>(
+    sc: &mut Scan<'a>,
+    mut read_entry: impl FnMut(&mut Scan<'a>) -> Scanned<E>,
+) -> Scanned<Section<E>> {
+    let mut entries = Section::new();
+    if sc.peek()? != b'{' {
+        let r = sc.skip()?;
+        return match sc.text(r.clone()) {
+            "null" => Ok(entries),
+            _ => sc.fail(FailKind::NotCache, r.start),
+        };
+    }
+    sc.members(|sc, key| {
+        if sc.peek()? != b'{' {
+            let r = sc.skip()?;
+            return sc.fail(FailKind::NotCache, r.start);
+        }
+        entries.insert(key.into_owned(), read_entry(sc)?);
+        Ok(())
+    })?;
+    Ok(entries)
+}
+
+/// A fully parsed entry.
+fn entry<E: EntryFields + serde::de::DeserializeOwned>(sc: &mut Scan<'_>) -> Scanned<E> {
+    sc.read().map(|(e, _)| e)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The loader's own scanner and serde_json (the `Deserialize` impl) read alike.
+    #[test]
+    fn loader_agrees_with_serde() {
+        let docs = [
+            r#"{"AccessToken": {"k": {"secret": "\ud800", "x": {"\ud800": [1, 2.5e3]}}}}"#,
+            r#"{"Future": {"a": [true, null]}, "AccessToken": {"a": {}, "a": {"t": 1}}, "AppMetadata": null}"#,
+            r#"{"RefreshToken": {"k\u0041": {"secret": "s", "n": -0.0}}, "RefreshToken": {}}"#,
+            r#"{"Account": {"k": {"home_account_id": "u.t"}}}  "#,
+            r#"{"AccessToken": {"k": {"target": "a\"b"}}, "z": "\ud800"}"#,
+            r#"{"AccessToken": {"\ud800": {}}}"#,
+            r#"{"AccessToken": {"k": 1}}"#,
+            r#"{"IdToken": {"k": {"secret": "x"}} } x"#,
+        ];
+        for doc in docs {
+            let ours = TokenCache::parse(doc).map(|c| c.serialize()).ok();
+            let serde = serde_json::from_str::<TokenCache>(doc).map(|c| c.serialize()).ok();
+            assert_eq!(ours, serde, "{doc}");
+        }
+    }
 
     #[test]
     fn unknown_sections_and_order_survive() {

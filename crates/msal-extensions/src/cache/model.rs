@@ -355,9 +355,28 @@ entry! {
 /// access, and an unchanged entry is written back byte for byte.
 #[derive(Clone)]
 pub(crate) struct Lazy<E> {
-    raw: Option<Box<serde_json::value::RawValue>>,
+    raw: Option<RawText>,
     /// Shared so that a lookup can hand out the entry without copying its strings.
     parsed: std::sync::OnceLock<std::sync::Arc<E>>,
+}
+
+/// A JSON object as a range of the text it was read from. The loader keeps
+/// the whole file in one shared buffer, so an entry costs no allocation.
+#[derive(Clone)]
+pub(crate) struct RawText {
+    buf: std::sync::Arc<String>,
+    range: std::ops::Range<usize>,
+}
+
+impl RawText {
+    /// `buf[range]` must be a valid JSON object (the loader checked it).
+    pub(crate) fn new(buf: std::sync::Arc<String>, range: std::ops::Range<usize>) -> Self {
+        RawText { buf, range }
+    }
+
+    pub(crate) fn get(&self) -> &str {
+        &self.buf[self.range.clone()]
+    }
 }
 
 impl<E: EntryFields + serde::de::DeserializeOwned> Lazy<E> {
@@ -366,14 +385,26 @@ impl<E: EntryFields + serde::de::DeserializeOwned> Lazy<E> {
         Lazy { raw: None, parsed: std::sync::OnceLock::from(std::sync::Arc::new(e)) }
     }
 
+    /// An entry read from a file, parsed on first access.
+    pub(crate) fn from_raw(raw: RawText) -> Self {
+        Lazy { raw: Some(raw), parsed: std::sync::OnceLock::new() }
+    }
+
+    /// The entry's text as read, when it has not been replaced since.
+    pub(crate) fn raw_text(&self) -> Option<&str> {
+        self.raw.as_ref().map(RawText::get)
+    }
+
     /// The value of one string field, without parsing the whole entry.
     pub(crate) fn str_field(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
         if let Some(e) = self.parsed.get() {
             return e.get_str(name).map(std::borrow::Cow::Owned);
         }
         let raw = self.raw.as_ref()?.get();
-        if let Some(v) = quick_str_field(raw, name) {
-            return Some(std::borrow::Cow::Borrowed(v));
+        match quick_str_field(raw, name) {
+            Quick::Found(v) => return Some(std::borrow::Cow::Borrowed(v)),
+            Quick::NotAString => return None,
+            Quick::Unsure => {}
         }
         let mut de = serde_json::Deserializer::from_str(raw);
         de::Deserializer::deserialize_map(&mut de, OneField(name)).ok().flatten()
@@ -406,7 +437,14 @@ impl<E: EntryFields + serde::de::DeserializeOwned> std::ops::Deref for Lazy<E> {
 impl<E: EntryFields + serde::Serialize + serde::de::DeserializeOwned> serde::Serialize for Lazy<E> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match &self.raw {
-            Some(raw) => raw.serialize(s),
+            // Through serde the text has to be re-checked to be passed on
+            // verbatim; `TokenCache::serialize` copies it directly instead.
+            Some(raw) => {
+                let mut de = serde_json::Deserializer::from_str(raw.get());
+                let raw: &serde_json::value::RawValue =
+                    serde::Deserialize::deserialize(&mut de).map_err(serde::ser::Error::custom)?;
+                raw.serialize(s)
+            }
             None => (**self).serialize(s),
         }
     }
@@ -421,27 +459,62 @@ impl<'de, E> serde::Deserialize<'de> for Lazy<E> {
                 &"a cache entry (JSON object)",
             ));
         }
-        Ok(Lazy { raw: Some(raw), parsed: std::sync::OnceLock::new() })
+        let text = std::sync::Arc::new(raw.get().to_owned());
+        let range = 0..text.len();
+        Ok(Lazy { raw: Some(RawText::new(text, range)), parsed: std::sync::OnceLock::new() })
     }
 }
 
-/// Finds `"name": "value"` by a substring search, for the common case: the
-/// name occurs exactly once in the entry and the value is a plain string
-/// without escapes. `None` means "ask the JSON parser" (an escaped name can't
-/// match, and a quote inside a string value is always escaped, so a single
-/// unescaped match is a key).
-fn quick_str_field<'r>(raw: &'r str, name: &str) -> Option<&'r str> {
-    let needle = format!("\"{name}\"");
-    let at = raw.find(&needle)?;
-    let rest = &raw[at + needle.len()..];
-    if rest.contains(&needle) {
-        return None;
-    }
-    let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
-    let end = rest.find(['"', '\\'])?;
-    (rest.as_bytes()[end] == b'"').then(|| &rest[..end])
+/// What a substring search could tell about a field of a raw entry.
+#[derive(Debug, PartialEq, Eq)]
+enum Quick<'r> {
+    Found(&'r str),
+    /// Absent, or not a string: the field has no string value.
+    NotAString,
+    /// Ask the JSON parser.
+    Unsure,
 }
 
+/// Finds `"name": "value"` by a substring search, for the common case of a
+/// flat entry without escapes (every entry MSAL writes): no `{` after the
+/// first and no `[` at all means no nested objects whose keys could be
+/// mistaken for the entry's own; a quoted name followed by `:` is a key; and
+/// without backslashes a string ends at the next quote.
+/// Anything else is `Unsure`.
+fn quick_str_field<'r>(raw: &'r str, name: &str) -> Quick<'r> {
+    let bytes = raw.as_bytes();
+    let Some(finder) = quoted_finder(name) else { return Quick::Unsure };
+    let flat = memchr::memchr2(b'{', b'[', bytes.get(1..).unwrap_or_default()).is_none();
+    if !flat || memchr::memchr(b'\\', bytes).is_some() {
+        return Quick::Unsure;
+    }
+    let Some(at) = finder.find(bytes) else { return Quick::NotAString };
+    let rest = &raw[at + finder.needle().len()..];
+    if finder.find(rest.as_bytes()).is_some() {
+        return Quick::Unsure; // also a value, or a duplicate key
+    }
+    let Some(value) = rest.trim_start().strip_prefix(':') else { return Quick::Unsure };
+    let Some(value) = value.trim_start().strip_prefix('"') else { return Quick::NotAString };
+    match memchr::memchr(b'"', value.as_bytes()) {
+        Some(end) => Quick::Found(&value[..end]),
+        None => Quick::Unsure,
+    }
+}
+
+/// A searcher for `"name"`, built once per field name this crate looks up
+/// in raw entries (building one costs more than searching a short entry).
+fn quoted_finder(name: &str) -> Option<&'static memchr::memmem::Finder<'static>> {
+    const NAMES: [&str; 4] = ["target", "home_account_id", "environment", "client_id"];
+    static FINDERS: std::sync::OnceLock<Vec<memchr::memmem::Finder<'static>>> = std::sync::OnceLock::new();
+    let i = NAMES.iter().position(|n| *n == name)?;
+    let finders = FINDERS.get_or_init(|| {
+        NAMES
+            .iter()
+            .map(|n| memchr::memmem::Finder::new(format!("\"{n}\"").as_bytes()).into_owned())
+            .collect()
+    });
+    finders.get(i)
+}
 /// Reads one string field of an entry, skipping the rest without allocating.
 struct OneField<'n>(&'n str);
 
@@ -581,18 +654,34 @@ mod tests {
 
     #[test]
     fn quick_field_lookup_falls_back_when_unsure() {
-        assert_eq!(quick_str_field(r#"{"a": 1, "target" : "x y"}"#, "target"), Some("x y"));
-        assert_eq!(quick_str_field(r#"{"target": "x\"y"}"#, "target"), None, "escaped value");
-        assert_eq!(quick_str_field(r#"{"e": {"target": "n"}, "target": "t"}"#, "target"), None, "twice");
-        assert_eq!(quick_str_field(r#"{"target": 5}"#, "target"), None);
-        assert_eq!(quick_str_field(r#"{"s": "\"target\": \"z\""}"#, "target"), None);
-        let lazy: Lazy<AccessToken> =
-            serde_json::from_str(r#"{"e": {"target": "n"}, "target": "t"}"#).unwrap();
+        let q = quick_str_field;
+        assert_eq!(q(r#"{"a": 1, "target" : "x y"}"#, "target"), Quick::Found("x y"));
+        assert_eq!(q(r#"{"target": "x\"y"}"#, "target"), Quick::Unsure, "escaped value");
+        assert_eq!(q(r#"{"e": {"target": "n"}, "target": "t"}"#, "target"), Quick::Unsure, "nested");
+        assert_eq!(q(r#"{"e": {"target": "n"}}"#, "target"), Quick::Unsure, "nested only");
+        assert_eq!(q(r#"{"e": ["target"], "target": "t"}"#, "target"), Quick::Unsure, "array");
+        assert_eq!(q(r#"{"target": 5}"#, "target"), Quick::NotAString);
+        assert_eq!(q(r#"{"target": null, "u": "v"}"#, "target"), Quick::NotAString, "null");
         assert_eq!(
-            lazy.str_field("target").as_deref(),
-            Some("t"),
-            "the parser resolves what the scan cannot"
+            q(r#"{"target": "t", "u": "{x["}"#, "target"),
+            Quick::Unsure,
+            "brackets, even in a string"
         );
+        assert_eq!(q(r#"{"client_id": "c"}"#, "target"), Quick::NotAString, "absent");
+        assert_eq!(q(r#"{"t\u0061rget": "t"}"#, "target"), Quick::Unsure, "escaped key");
+        assert_eq!(q(r#"{"a": "target", "target": "t"}"#, "target"), Quick::Unsure, "also a value");
+        assert_eq!(q(r#"{"a": "target"}"#, "target"), Quick::Unsure);
+        assert_eq!(q(r#"{"s": "\"target\": \"z\""}"#, "target"), Quick::Unsure);
+        assert_eq!(q(r#"{"target": "t"}"#, "other_field"), Quick::Unsure, "no prepared searcher");
+        for (raw, want) in [
+            (r#"{"e": {"target": "n"}, "target": "t"}"#, Some("t")),
+            (r#"{"e": {"target": "n"}}"#, None),
+            (r#"{"t\u0061rget": "t"}"#, Some("t")),
+            (r#"{"target": "x\"y"}"#, Some("x\"y")),
+        ] {
+            let lazy: Lazy<AccessToken> = serde_json::from_str(raw).unwrap();
+            assert_eq!(lazy.str_field("target").as_deref(), want, "the parser resolves {raw}");
+        }
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl TokenCache {
         let Some(first) = query.scopes.first() else {
             return best_match(self.access_tokens.values().map(Lazy::shared), query, valid_after);
         };
-        let positions = self.scope_index().get(&first.to_ascii_lowercase())?;
+        let positions = self.positions_with_scope(first);
         let candidates =
             positions.iter().filter_map(|&p| self.access_tokens.get_index(p).map(|(_, at)| at.shared()));
         best_match(candidates, query, valid_after)
