@@ -74,9 +74,7 @@ pub fn account_rows(c: &TokenCache) -> Vec<AccountRow> {
     };
     // Only three fields of each access token are needed: read them without parsing the tokens.
     c.access_token_owners().for_each(|[h, e, cl]| note(h.as_deref(), e.as_deref(), cl.as_deref()));
-    c.refresh_tokens().for_each(|(_, t)| {
-        note(t.home_account_id.as_deref(), t.environment.as_deref(), t.client_id.as_deref())
-    });
+    c.refresh_token_owners().for_each(|[h, e, cl]| note(h.as_deref(), e.as_deref(), cl.as_deref()));
     c.id_tokens().for_each(|(_, t)| {
         note(t.home_account_id.as_deref(), t.environment.as_deref(), t.client_id.as_deref())
     });

@@ -6,7 +6,7 @@ use std::fmt;
 use serde_json::{Map, Value, json};
 
 use super::jwt;
-use super::model::{AccessToken, Account, AppMetadata, EntryFields, IdToken, RefreshToken};
+use super::model::{AccessToken, Account, AppMetadata, EntryFields, IdToken, Lazy, RefreshToken};
 use super::{Section, TokenCache};
 use crate::error::{Error, Result};
 
@@ -424,11 +424,18 @@ fn same_at(a: &AccessToken, b: &AccessToken) -> bool {
         && same_target(&a.target, &b.target)
 }
 
-fn same_rt(a: &RefreshToken, b: &RefreshToken) -> bool {
-    same(&a.home_account_id, &b.home_account_id)
-        && same(&a.environment, &b.environment)
-        && same(&a.client_id, &b.client_id)
-        && same_target(&a.target, &b.target)
+/// Whether a stored refresh token has the identity of `new` (account,
+/// environment, client, scopes), read from its fields without parsing it.
+fn same_rt(stored: &Lazy<RefreshToken>, new: &RefreshToken) -> bool {
+    let field = |name| stored.str_field(name);
+    let same_str = |name, want: &Option<String>| {
+        field(name).as_deref().unwrap_or("").eq_ignore_ascii_case(want.as_deref().unwrap_or(""))
+    };
+    same_str("home_account_id", &new.home_account_id)
+        && same_str("environment", &new.environment)
+        && same_str("client_id", &new.client_id)
+        && super::unique_scopes(field("target").as_deref().unwrap_or(""))
+            == super::unique_scopes(new.target.as_deref().unwrap_or(""))
 }
 
 fn same_idt(a: &IdToken, b: &IdToken) -> bool {
@@ -516,7 +523,7 @@ impl TokenCache {
             upsert(&mut self.id_tokens, idt_key(&i), i, same_idt);
         }
         if let Some(r) = p.rt {
-            upsert(&mut self.refresh_tokens, rt_key(&r), r, same_rt);
+            self.upsert_refresh_token(r);
         }
         upsert_merged(&mut self.app_metadata, app_key(&p.app), p.app, same_app);
         Ok(())
@@ -526,6 +533,14 @@ impl TokenCache {
     /// the same identity under other keys. Only entries sharing the new
     /// token's first scope can have its identity, so the scope index narrows
     /// the search and untouched entries stay unparsed.
+    /// Stores a refresh token under MSAL Python's key, removing entries with
+    /// the same identity under other keys.
+    fn upsert_refresh_token(&mut self, rt: RefreshToken) {
+        let key = rt_key(&rt);
+        self.refresh_tokens.retain(|k, e| *k == key || !same_rt(e, &rt));
+        self.refresh_tokens.insert(key, Lazy::new(rt));
+    }
+
     pub(crate) fn upsert_access_token(&mut self, at: AccessToken) {
         let key = at_key(&at);
         let first =

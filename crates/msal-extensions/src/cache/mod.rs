@@ -99,7 +99,7 @@ pub(crate) type Section<E> = IndexMap<String, E>;
 #[derive(Default)]
 pub struct TokenCache {
     pub(crate) access_tokens: Section<Lazy<AccessToken>>,
-    pub(crate) refresh_tokens: Section<RefreshToken>,
+    pub(crate) refresh_tokens: Section<Lazy<RefreshToken>>,
     pub(crate) id_tokens: Section<IdToken>,
     pub(crate) accounts: Section<Account>,
     pub(crate) app_metadata: Section<AppMetadata>,
@@ -242,9 +242,16 @@ impl TokenCache {
             .map(|t| [t.str_field("home_account_id"), t.str_field("environment"), t.str_field("client_id")])
     }
 
+    /// [`access_token_owners`](Self::access_token_owners) for refresh tokens.
+    pub fn refresh_token_owners(&self) -> impl Iterator<Item = [Option<std::borrow::Cow<'_, str>>; 3]> {
+        self.refresh_tokens
+            .values()
+            .map(|t| [t.str_field("home_account_id"), t.str_field("environment"), t.str_field("client_id")])
+    }
+
     /// All refresh tokens with their stored keys.
     pub fn refresh_tokens(&self) -> impl Iterator<Item = (&str, &RefreshToken)> {
-        self.refresh_tokens.iter().map(|(k, v)| (k.as_str(), v))
+        self.refresh_tokens.iter().map(|(k, v)| (k.as_str(), &**v))
     }
 
     /// All id tokens with their stored keys.
@@ -386,37 +393,20 @@ impl TokenCache {
         raw + 4096 + 512 * (self.len() - self.access_tokens.len())
     }
 
-    /// `"name":{...}` in compact form. Access tokens read from the file and
-    /// not changed since are copied as they were read, without re-checking.
+    /// `"name":{...}` in compact form. Access and refresh tokens read from
+    /// the file and not changed since are copied as they were read, without
+    /// re-checking.
     fn write_compact_section(&self, name: &str, out: &mut Vec<u8>) {
-        fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
-            // Writing to a Vec cannot fail and every map key is a string.
-            serde_json::to_writer(out, v).expect("BUG: serialising a cache entry failed");
-        }
         json(out, name);
         out.push(b':');
-        if name != AT {
-            return match name {
-                RT => json(out, &self.refresh_tokens),
-                IDT => json(out, &self.id_tokens),
-                ACCOUNT => json(out, &self.accounts),
-                APP => json(out, &self.app_metadata),
-                other => json(out, &self.other.get(other)),
-            };
+        match name {
+            AT => write_lazy(out, &self.access_tokens),
+            RT => write_lazy(out, &self.refresh_tokens),
+            IDT => json(out, &self.id_tokens),
+            ACCOUNT => json(out, &self.accounts),
+            APP => json(out, &self.app_metadata),
+            other => json(out, &self.other.get(other)),
         }
-        out.push(b'{');
-        for (i, (key, at)) in self.access_tokens.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            json(out, key);
-            out.push(b':');
-            match at.raw_text() {
-                Some(raw) => out.extend_from_slice(raw.as_bytes()),
-                None => json(out, &**at),
-            }
-        }
-        out.push(b'}');
     }
 
     fn section_len(&self, name: &str) -> usize {
@@ -484,7 +474,32 @@ impl<'de> Visitor<'de> for CacheVisitor {
     }
 }
 
-/// Reads a whole cache document, keeping access tokens as ranges of `buf`.
+/// Writes a section of lazily read entries in compact form.
+fn write_lazy<E>(out: &mut Vec<u8>, section: &Section<Lazy<E>>)
+where
+    E: EntryFields + serde::Serialize + serde::de::DeserializeOwned,
+{
+    out.push(b'{');
+    for (i, (key, e)) in section.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json(out, key);
+        out.push(b':');
+        match e.raw_text() {
+            Some(raw) => out.extend_from_slice(raw.as_bytes()),
+            None => json(out, &**e),
+        }
+    }
+    out.push(b'}');
+}
+
+fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    // Writing to a Vec cannot fail and every map key is a string.
+    serde_json::to_writer(out, v).expect("BUG: serialising a cache entry failed");
+}
+
+/// Reads a whole cache document, keeping access and refresh tokens as ranges of `buf`.
 fn load(buf: &Arc<String>) -> Scanned<TokenCache> {
     let mut sc = Scan::new(buf);
     if sc.peek()? != b'{' {
@@ -495,10 +510,8 @@ fn load(buf: &Arc<String>) -> Scanned<TokenCache> {
     sc.members(|sc, key| {
         let name = key.into_owned();
         match name.as_str() {
-            AT => {
-                c.access_tokens = section(sc, |sc| Ok(Lazy::from_raw(RawText::new(buf.clone(), sc.skip()?))))?
-            }
-            RT => c.refresh_tokens = section(sc, entry)?,
+            AT => c.access_tokens = section(sc, |sc| lazy(sc, buf))?,
+            RT => c.refresh_tokens = section(sc, |sc| lazy(sc, buf))?,
             IDT => c.id_tokens = section(sc, entry)?,
             ACCOUNT => c.accounts = section(sc, entry)?,
             APP => c.app_metadata = section(sc, entry)?,
@@ -538,6 +551,14 @@ fn section<'a, E>(
         Ok(())
     })?;
     Ok(entries)
+}
+
+/// An entry kept as a range of `buf`, checked but not parsed.
+fn lazy<E>(sc: &mut Scan<'_>, buf: &Arc<String>) -> Scanned<Lazy<E>>
+where
+    E: EntryFields + serde::de::DeserializeOwned,
+{
+    Ok(Lazy::from_raw(RawText::new(buf.clone(), sc.skip()?)))
 }
 
 /// A fully parsed entry.

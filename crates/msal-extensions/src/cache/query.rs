@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
-use super::model::{AccessToken, Account, IdToken, Lazy, RefreshToken, Secret};
+use super::model::{AccessToken, Account, EntryFields, IdToken, Lazy, RefreshToken, Secret};
 use super::{TokenCache, jwt};
 
 /// The current time in unix seconds.
@@ -144,7 +144,10 @@ impl TokenCache {
     pub fn refresh_token(&self, home_account_id: &str, client_id: &str) -> Option<&RefreshToken> {
         self.refresh_tokens
             .values()
-            .filter(|rt| eq(&rt.home_account_id, home_account_id) && eq(&rt.client_id, client_id))
+            .filter(|rt| {
+                field_is(rt, "home_account_id", home_account_id) && field_is(rt, "client_id", client_id)
+            })
+            .map(|rt| &**rt)
             .max_by_key(|rt| rt.last_modification_time)
     }
 
@@ -153,7 +156,10 @@ impl TokenCache {
     pub fn family_refresh_token(&self, home_account_id: &str, family_id: &str) -> Option<&RefreshToken> {
         self.refresh_tokens
             .values()
-            .filter(|rt| eq(&rt.home_account_id, home_account_id) && eq(&rt.family_id, family_id))
+            .filter(|rt| {
+                field_is(rt, "home_account_id", home_account_id) && field_is(rt, "family_id", family_id)
+            })
+            .map(|rt| &**rt)
             .max_by_key(|rt| rt.last_modification_time)
     }
 
@@ -187,8 +193,8 @@ impl TokenCache {
     pub fn remove_account(&mut self, home_account_id: &str) -> usize {
         let before = self.len();
         self.accounts.retain(|_, a| !eq(&a.home_account_id, home_account_id));
-        self.access_tokens.retain(|_, t| !eq(&t.home_account_id, home_account_id));
-        self.refresh_tokens.retain(|_, t| !eq(&t.home_account_id, home_account_id));
+        self.access_tokens.retain(|_, t| !field_is(t, "home_account_id", home_account_id));
+        self.refresh_tokens.retain(|_, t| !field_is(t, "home_account_id", home_account_id));
         self.id_tokens.retain(|_, t| !eq(&t.home_account_id, home_account_id));
         self.invalidate_index();
         before - self.len()
@@ -213,10 +219,13 @@ impl TokenCache {
     pub fn update_refresh_token(&mut self, home_account_id: &str, client_id: &str, new_secret: &str) -> bool {
         let now = unix_now();
         let mut found = false;
-        for rt in self.refresh_tokens.values_mut() {
-            if eq(&rt.home_account_id, home_account_id) && eq(&rt.client_id, client_id) {
+        for entry in self.refresh_tokens.values_mut() {
+            if field_is(entry, "home_account_id", home_account_id) && field_is(entry, "client_id", client_id)
+            {
+                let mut rt = RefreshToken::clone(entry);
                 rt.secret = Some(Secret::new(new_secret));
                 rt.last_modification_time = Some(now);
+                *entry = Lazy::new(rt);
                 found = true;
             }
         }
@@ -238,6 +247,11 @@ fn best_match<'c>(
     valid_after: i64,
 ) -> Option<&'c Arc<AccessToken>> {
     candidates.filter(|at| query.matches(at, valid_after)).max_by_key(|at| at.expires_on)
+}
+
+/// Whether a (possibly unparsed) entry's string field equals `want`, ignoring case.
+fn field_is<E: EntryFields + serde::de::DeserializeOwned>(e: &Lazy<E>, name: &str, want: &str) -> bool {
+    e.str_field(name).is_some_and(|have| have.eq_ignore_ascii_case(want))
 }
 
 fn eq(have: &Option<String>, want: &str) -> bool {
