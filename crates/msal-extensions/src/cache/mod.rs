@@ -9,10 +9,10 @@
 //!   opaque (other SDKs compute them differently), entries are matched by
 //!   their fields; `null`s and numeric timestamps are accepted; unknown
 //!   sections and unknown fields are kept and written back unchanged, in
-//!   their original order. Access tokens this crate did not change are
-//!   written back as their original JSON text, byte for byte; they are
-//!   parsed only when a query needs them, which keeps reloading a large
-//!   cache cheap.
+//!   their original order. Access and refresh tokens this crate did not
+//!   change are written back as their original JSON text, byte for byte;
+//!   they are parsed only when a query needs them, which keeps reloading a
+//!   large cache cheap (see `docs/design.md`, "Loading a cache").
 //! - **Writing matches MSAL Python**: [`add`](TokenCache::add) writes the
 //!   entries, fields and keys MSAL Python 1.39 writes for the same token
 //!   response, timestamps as strings.

@@ -351,7 +351,7 @@ entry! {
 /// Reloading a large cache is dominated by building entries (a dozen string
 /// allocations each), yet a search reads only the few entries the scope
 /// index points at, and a save can copy untouched entries verbatim. So the
-/// big section (access tokens) is loaded raw, each entry is parsed on first
+/// big sections (access and refresh tokens) are loaded raw, each entry is parsed on first
 /// access, and an unchanged entry is written back byte for byte.
 #[derive(Clone)]
 pub(crate) struct Lazy<E> {
@@ -484,8 +484,8 @@ enum Quick<'r> {
 fn quick_str_field<'r>(raw: &'r str, name: &str) -> Quick<'r> {
     let bytes = raw.as_bytes();
     let Some(finder) = quoted_finder(name) else { return Quick::Unsure };
-    let flat = memchr::memchr2(b'{', b'[', bytes.get(1..).unwrap_or_default()).is_none();
-    if !flat || memchr::memchr(b'\\', bytes).is_some() {
+    // One pass for both conditions: no nesting after the opening brace, no escapes.
+    if memchr::memchr3(b'{', b'[', b'\\', bytes.get(1..).unwrap_or_default()).is_some() {
         return Quick::Unsure;
     }
     let Some(at) = finder.find(bytes) else { return Quick::NotAString };
