@@ -20,15 +20,17 @@ eval "$(bash scripts/python-peers.sh)"
 WORK=$(mktemp -d /tmp/msal-cache-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 "$MSALX_PYTHON" crates/msal-cache/tests/py/write_cache.py many "$WORK/cache.json" 1000
+"$MSALX_PYTHON" crates/msal-cache/tests/py/write_cache.py users "$WORK/users500.json" 500
 "$MSALX_PYTHON" crates/msal-cache/tests/py/write_cache.py users "$WORK/users.json" 1000
 BIN=./target/release/msal-cache
 echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# app cache: $(stat -c %s "$WORK/cache.json") bytes, 1000 app access tokens"
-echo "# users cache: $(stat -c %s "$WORK/users.json") bytes, 1000 access tokens of 10 accounts + their refresh/id tokens"
+echo "# users cache, 1,000 tokens: $(stat -c %s "$WORK/users500.json") bytes, 500 access + 500 refresh tokens of 10 accounts (MSAL Python keys refresh tokens by scope) + 10 id tokens"
+echo "# users cache, 2,000 tokens: $(stat -c %s "$WORK/users.json") bytes, 1000 access + 1000 refresh tokens of 10 accounts + 10 id tokens"
 echo "# command: bash scripts/bench-cli.sh $RUNS"
-"$MSALX_PYTHON" - "$RUNS" "$BIN" "$WORK/cache.json" "$MSALX_PYTHON" "$WORK/users.json" <<'PY'
+"$MSALX_PYTHON" - "$RUNS" "$BIN" "$WORK/cache.json" "$MSALX_PYTHON" "$WORK/users.json" "$WORK/users500.json" <<'PY'
 import os, statistics, subprocess, sys, time
-runs, bin_, cache, py, users = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+runs, bin_, cache, py, users, users500 = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 def bench(name, argv, n):
     subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)  # warm the page cache
     wall, cpu = [], []
@@ -45,8 +47,9 @@ def bench(name, argv, n):
 bench("/bin/true (spawn floor)", ["/bin/true"], runs)
 bench("msal-cache --version", [bin_, "--version"], runs)
 bench("msal-cache accounts, app cache", [bin_, "accounts", "--cache", cache], runs)
-bench("msal-cache accounts, users cache", [bin_, "accounts", "--cache", users], runs)
+bench("msal-cache accounts, users 1,000", [bin_, "accounts", "--cache", users500], runs)
+bench("msal-cache accounts, users 2,000", [bin_, "accounts", "--cache", users], runs)
 bench("msal-cache tokens --json, app cache", [bin_, "tokens", "--json", "--cache", cache], runs)
-bench("msal-cache tokens, users cache", [bin_, "tokens", "--cache", users], runs)
+bench("msal-cache tokens, users 2,000", [bin_, "tokens", "--cache", users], runs)
 bench("python -c 'import msal_extensions'", [py, "-c", "import msal_extensions"], max(10, runs // 10))
 PY

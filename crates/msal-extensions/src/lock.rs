@@ -40,6 +40,11 @@
 //! for about a millisecond first, so that waiters sleeping in backoff get
 //! their turn instead of starving.
 //!
+//! Waiters are not served in arrival order: after a release, whichever
+//! looks first wins. Under sustained oversubscription a waiter's wait has a
+//! long tail (`docs/reliability.md` has figures); raise the timeout if an
+//! application expects that kind of load.
+//!
 //! # Advisory
 //! Like every lockfile protocol, this one binds only processes that follow
 //! it. It coordinates cooperating programs; it is not a security boundary.
