@@ -223,7 +223,10 @@ impl CrossPlatLock {
                     let contended = waiter.paused;
                     return Ok(CrossPlatLock { path, file: Some(file), id, slot: Some(slot), contended });
                 }
-                Attempt::Retry => continue,
+                // Starting over is immediate, but not past the deadline: a
+                // folder or lockfile deleted over and over must not spin forever.
+                Attempt::Retry if Instant::now() < deadline => continue,
+                Attempt::Retry => {}
                 Attempt::Busy(holder) => waiter.last_holder = holder.or(waiter.last_holder.take()),
             }
             if !waiter.pause(deadline) {
