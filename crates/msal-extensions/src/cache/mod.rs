@@ -139,7 +139,10 @@ impl TokenCache {
     /// # Ok::<(), msal_extensions::Error>(())
     /// ```
     pub fn parse(text: &str) -> Result<Self> {
-        Self::parse_bytes(text.as_bytes())
+        if is_blank(text.as_bytes()) {
+            return Ok(Self::new());
+        }
+        Self::parse_shared(&Arc::new(text.to_owned()))
     }
 
     /// [`parse`](Self::parse) from bytes (must be UTF-8 JSON).
@@ -147,14 +150,7 @@ impl TokenCache {
     /// # Errors
     /// As [`parse`](Self::parse).
     pub fn parse_bytes(bytes: &[u8]) -> Result<Self> {
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Self::new());
-        }
-        let text = std::str::from_utf8(bytes).map_err(|e| Error::Corrupt {
-            location: "token cache".into(),
-            reason: format!("not UTF-8 text (invalid byte at offset {})", e.valid_up_to()),
-        })?;
-        Self::parse_shared(&Arc::new(text.to_owned()))
+        Self::parse_owned(bytes.to_vec())
     }
 
     /// [`parse_bytes`](Self::parse_bytes) taking the bytes: they become the
@@ -171,7 +167,7 @@ impl TokenCache {
     /// [`parse_owned`](Self::parse_owned), handing the bytes back on error
     /// (to be quarantined).
     pub(crate) fn parse_owned_or_back(bytes: Vec<u8>) -> std::result::Result<Self, (Error, Vec<u8>)> {
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        if is_blank(&bytes) {
             return Ok(Self::new());
         }
         let text = String::from_utf8(bytes).map_err(|e| {
@@ -472,6 +468,11 @@ impl<'de> Visitor<'de> for CacheVisitor {
         }
         Ok(c)
     }
+}
+
+/// Empty or blank text is an empty cache (as in MSAL Python).
+fn is_blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
 }
 
 /// Writes a section of lazily read entries in compact form.

@@ -62,7 +62,7 @@ pub(crate) trait Field {
     /// `true` when the field holds a value to write.
     fn is_set(&self) -> bool;
     /// The value as text, for string fields only.
-    fn as_text(&self) -> Option<String> {
+    fn as_text(&self) -> Option<&str> {
         None
     }
     /// Writes `name: value` when set.
@@ -70,8 +70,8 @@ pub(crate) trait Field {
 }
 
 impl Field for Option<String> {
-    fn as_text(&self) -> Option<String> {
-        self.clone()
+    fn as_text(&self) -> Option<&str> {
+        self.as_deref()
     }
     fn absorb(&mut self, v: Value) -> Option<Value> {
         match v {
@@ -157,7 +157,7 @@ pub(crate) trait EntryFields: Default {
     /// `true` when `key` is a typed field that currently holds a value.
     fn has_known(&self, key: &str) -> bool;
     /// The value of a typed string field, if set.
-    fn get_str(&self, key: &str) -> Option<String>;
+    fn get_str(&self, key: &str) -> Option<&str>;
     /// The fields kept verbatim.
     fn extra(&self) -> &Map<String, Value>;
     /// The fields kept verbatim, mutably.
@@ -203,7 +203,7 @@ macro_rules! entry {
                     _ => false,
                 }
             }
-            fn get_str(&self, key: &str) -> Option<String> {
+            fn get_str(&self, key: &str) -> Option<&str> {
                 match key {
                     $( stringify!($field) => Field::as_text(&self.$field), )*
                     _ => None,
@@ -398,7 +398,7 @@ impl<E: EntryFields + serde::de::DeserializeOwned> Lazy<E> {
     /// The value of one string field, without parsing the whole entry.
     pub(crate) fn str_field(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
         if let Some(e) = self.parsed.get() {
-            return e.get_str(name).map(std::borrow::Cow::Owned);
+            return e.get_str(name).map(std::borrow::Cow::Borrowed);
         }
         let raw = self.raw.as_ref()?.get();
         match quick_str_field(raw, name) {
@@ -441,8 +441,8 @@ impl<E: EntryFields + serde::Serialize + serde::de::DeserializeOwned> serde::Ser
             // verbatim; `TokenCache::serialize` copies it directly instead.
             Some(raw) => {
                 let mut de = serde_json::Deserializer::from_str(raw.get());
-                let raw: &serde_json::value::RawValue =
-                    serde::Deserialize::deserialize(&mut de).map_err(serde::ser::Error::custom)?;
+                let raw: &serde_json::value::RawValue = serde::Deserialize::deserialize(&mut de)
+                    .map_err(|e| serde::ser::Error::custom(super::describe(&e)))?;
                 raw.serialize(s)
             }
             None => (**self).serialize(s),
