@@ -93,8 +93,9 @@ impl FilePersistence {
     /// modification time to now. Keychain and Secret Service backends touch
     /// their signal file this way on every save so readers notice.
     pub fn touch(&self) -> Result<()> {
-        self.ensure_parent()?;
-        let file = match sys::create_new_private(&self.path) {
+        let created =
+            self.in_folder(|| sys::create_new_private(&self.path), |e| e.kind() == io::ErrorKind::NotFound)?;
+        let file = match created {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 fs::OpenOptions::new().append(true).open(&self.path).with_path("open", &self.path)?
@@ -118,15 +119,29 @@ impl FilePersistence {
         if self.swept.swap(true, Ordering::Relaxed) {
             return;
         }
-        if let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) {
-            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-            let removed = sys::remove_orphan_temps(dir, &name.to_string_lossy());
-            if removed > 0 {
-                log::info!(
-                    "removed {removed} temporary file(s) left by killed writers beside {}",
-                    self.path.display()
-                );
+        let removed = sys::remove_orphan_temps(&sys::parent_dir(&self.path), &sys::file_stem(&self.path));
+        if removed > 0 {
+            log::info!(
+                "removed {removed} temporary file(s) left by killed writers beside {}",
+                self.path.display()
+            );
+        }
+    }
+
+    /// Runs `op`; when it fails because the folder is missing (first save,
+    /// or the folder was deleted meanwhile), creates the folder and runs it
+    /// once more. So an ordinary save pays no extra `stat` for the folder.
+    fn in_folder<T, E>(
+        &self,
+        op: impl Fn() -> std::result::Result<T, E>,
+        folder_missing: impl Fn(&E) -> bool,
+    ) -> Result<std::result::Result<T, E>> {
+        match op() {
+            Err(e) if folder_missing(&e) => {
+                self.ensure_parent()?;
+                Ok(op())
             }
+            done => Ok(done),
         }
     }
 
@@ -140,9 +155,12 @@ impl FilePersistence {
 
 impl Persistence for FilePersistence {
     fn save_bytes(&self, content: &[u8]) -> Result<()> {
-        self.ensure_parent()?;
         let durable = self.durability == Durability::PowerLoss;
-        sys::write_atomic(&self.path, content, durable).map_err(|(op, path, e)| Error::io(op, path, e))?;
+        self.in_folder(
+            || sys::write_atomic(&self.path, content, durable),
+            |(_, _, e)| e.kind() == io::ErrorKind::NotFound,
+        )?
+        .map_err(|(op, path, e)| Error::io(op, path, e))?;
         self.sweep_once();
         Ok(())
     }
