@@ -16,7 +16,7 @@ ANCHOR=${ANCHOR:-$ROOT/../shared/reference/anchor-bench}
 . scripts/ensure-toolchain.sh
 ensure_cargo
 eval "$(bash scripts/python-peers.sh)"
-cargo bench --locked -q -p msal-extensions --bench cache_costs --no-run 2>/dev/null
+cargo bench --locked -q -p msal-extensions --bench cache_costs --no-run  # build errors show here, not mid-report
 mkdir -p target/bench-report
 REPORT="target/bench-report/cache-$(date +%Y%m%d-%H%M%S).txt"
 REF=/tmp/msalx-bench-cache-ref; RS=/tmp/msalx-bench-cache-rs
