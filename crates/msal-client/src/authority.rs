@@ -132,7 +132,8 @@ impl Authority {
         Ok(Authority { host, tenant, kind: Kind::Oidc { discovery_url } })
     }
 
-    /// The same host with another tenant.
+    /// The same host with another tenant. A discovered authority's new
+    /// tenant is discovered at `https://<host>/<tenant>/v2.0/.well-known/openid-configuration`.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a malformed tenant.

@@ -66,9 +66,11 @@ impl<P: Persistence> Core<P> {
         self.authority.endpoints(&self.http)
     }
 
-    /// The tenant cache entries of this authority are stored under, known
-    /// without a request for Entra hosts (the tenant) and, for discovered
-    /// authorities, once discovery ran in this process.
+    /// The tenant cache entries of this authority are stored under: the
+    /// tenant for Entra hosts (no request); for other providers the token
+    /// endpoint's first path segment, which takes the (once per process)
+    /// discovery, as MSAL Python does when it builds its client. Without
+    /// discovery the provider is unreachable, and the tenant is the best guess.
     fn realm(&self) -> String {
         if self.authority.is_entra() {
             return self.authority.tenant().to_owned();

@@ -275,3 +275,20 @@ fn an_unreachable_idp_is_a_transport_error_with_its_source() {
     assert!(matches!(e, Error::Transport { .. }), "{e}");
     assert!(std::error::Error::source(&e).is_some());
 }
+
+#[test]
+fn a_refresh_token_from_elsewhere_is_redeemed_and_stored_with_its_account() {
+    let f = Fixture::new("migrate");
+    let old = f.cache("old.json");
+    f.sign_in(&f.public(AZ_CLI, &old));
+    let rt = old.read(|c| c.refresh_tokens().next().unwrap().1.secret.clone().unwrap()).unwrap();
+    let fresh = f.cache("new.json");
+    let app = f.public(AZ_CLI, &fresh);
+    let r = app.acquire_token_by_refresh_token(rt.expose(), &[SCOPE]).unwrap();
+    assert_eq!(r.source, TokenSource::IdentityProvider);
+    let accounts = app.accounts().unwrap();
+    assert_eq!(accounts.len(), 1, "migration establishes the account");
+    let cached = app.acquire_token_silent(&accounts[0], &[SCOPE]).unwrap();
+    assert_eq!((cached.source, cached.access_token), (TokenSource::Cache, r.access_token));
+    assert_eq!(section(&cache_json(&f, "new.json"), "RefreshToken").len(), 1);
+}
