@@ -61,8 +61,8 @@ fn client(
 ) -> PublicClient<FilePersistence> {
     let http = HttpOptions::new().trusted_roots_pem(ca_pem.as_bytes()).expect("CA");
     PublicClient::new(AZ_CLI, cache)
-        .authority(Authority::entra(host, msal_test_idp::TENANT).expect("authority"))
-        .http(http)
+        .with_authority(Authority::entra(host, msal_test_idp::TENANT).expect("authority"))
+        .with_http(http)
 }
 
 /// Worker process: wait for the start file, one silent acquisition, exit.

@@ -19,13 +19,13 @@ use crate::result::{Account, AuthenticationResult, SilentOptions};
 macro_rules! common_methods {
     () => {
         /// The authority (default: `common` on the public cloud).
-        pub fn authority(mut self, authority: Authority) -> Self {
+        pub fn with_authority(mut self, authority: Authority) -> Self {
             self.core.authority = authority;
             self
         }
 
         /// Timeouts, retries, trusted roots and user agent of requests.
-        pub fn http(mut self, options: HttpOptions) -> Self {
+        pub fn with_http(mut self, options: HttpOptions) -> Self {
             self.core.set_http(options);
             self
         }
@@ -33,7 +33,7 @@ macro_rules! common_methods {
         /// How long a process waits for another process renewing the same
         /// token before renewing itself (default: the worst case of one
         /// request with its retries, plus 10 s).
-        pub fn renewal_wait(mut self, wait: Duration) -> Self {
+        pub fn with_renewal_wait(mut self, wait: Duration) -> Self {
             self.core.renewal_wait = Some(wait);
             self
         }
@@ -44,7 +44,7 @@ macro_rules! common_methods {
         }
 
         /// The authority in use.
-        pub fn current_authority(&self) -> &Authority {
+        pub fn authority(&self) -> &Authority {
             &self.core.authority
         }
 
@@ -136,7 +136,7 @@ macro_rules! common_methods {
 /// use msal_extensions::{FilePersistence, PersistedTokenCache};
 /// let cache = Arc::new(PersistedTokenCache::new(FilePersistence::new("/tmp/msal_token_cache.json")?));
 /// let app = PublicClient::new("04b07795-8ddb-461a-bbee-02f9e1bf7b46", cache)
-///     .authority(Authority::public_cloud("organizations")?);
+///     .with_authority(Authority::public_cloud("organizations")?);
 /// let scopes = ["https://management.azure.com/.default"];
 /// let token = match app.accounts()?.first() {
 ///     Some(account) => app.acquire_token_silent(account, &scopes)?,
@@ -215,7 +215,7 @@ impl<P: Persistence> PublicClient<P> {
 /// use msal_extensions::{FilePersistence, PersistedTokenCache};
 /// let cache = Arc::new(PersistedTokenCache::new(FilePersistence::new("/tmp/app_cache.json")?));
 /// let app = ConfidentialClient::new("my-app-id", ClientCredential::secret("s3cret"), cache)
-///     .authority(Authority::public_cloud("contoso.onmicrosoft.com")?);
+///     .with_authority(Authority::public_cloud("contoso.onmicrosoft.com")?);
 /// let token = app.acquire_token_for_client(&["https://graph.microsoft.com/.default"])?;
 /// # let _ = token;
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -117,55 +117,35 @@ impl<P: Persistence> Core<P> {
         refreshed: Option<&RefreshToken>,
     ) -> Result<AuthenticationResult> {
         let scopes = response_scopes(&json, requested);
-        let new_rt = match refreshed {
-            Some(_) => json.remove("refresh_token").and_then(|v| v.as_str().map(str::to_owned)),
-            None => None,
-        };
-        let access_token =
-            json.get("access_token").and_then(Value::as_str).map(str::to_owned).ok_or_else(|| {
-                Error::InvalidResponse {
-                    operation: format!("token request ({grant})"),
-                    url: ep.token.clone(),
-                    reason: "no `access_token` in the answer".into(),
-                }
-            })?;
+        // MSAL Python keeps a rotated refresh token out of `add` and writes it
+        // into the redeemed entry instead (`update_rt`).
+        let rotated =
+            refreshed.and_then(|_| json.remove("refresh_token")).and_then(|v| v.as_str().map(str::to_owned));
+        let access_token = json.get("access_token").and_then(Value::as_str).map(msal_extensions::Secret::new);
+        let access_token = access_token.ok_or_else(|| Error::InvalidResponse {
+            operation: format!("token request ({grant})"),
+            url: ep.token.clone(),
+            reason: "no `access_token` in the answer".into(),
+        })?;
         let token_type = json.get("token_type").and_then(Value::as_str).unwrap_or("Bearer").to_owned();
-        let now = now();
         let home_account_id = home_account_id(&json);
-        let mut response = TokenResponse::from_value(
-            &self.client_id,
-            scopes.iter().map(String::as_str),
-            &ep.token,
-            Value::Object(json),
-        )?
-        .environment_override(self.authority.environment())
-        .grant_type(grant);
+        let scope_refs = scopes.iter().map(String::as_str);
+        let mut response =
+            TokenResponse::from_value(&self.client_id, scope_refs, &ep.token, Value::Object(json))?
+                .environment_override(self.authority.environment())
+                .grant_type(grant);
         if refreshed.is_some() {
             response = response.skip_account_creation();
         }
-        let (expires_on, refresh_on) = self.cache.modify(|c| {
-            c.add_at(&response, now)?;
-            if let (Some(old), Some(new)) = (refreshed, &new_rt) {
-                let hai = old.home_account_id.as_deref().unwrap_or("");
-                c.update_refresh_token(hai, old.client_id.as_deref().unwrap_or(""), new);
-            }
-            // Read back what `add` wrote, so expiry follows the storage crate's rules.
-            let mut q = AccessTokenQuery::new(&self.client_id, scopes.iter().map(String::as_str))
-                .environment(response.environment())
-                .realm(response.realm())
-                .clock_skew(Duration::ZERO)
-                .at_time(now - 1);
-            if let Some(h) = &home_account_id {
-                q = q.account(h);
-            }
-            Ok(c.access_token(&q).map_or((now, None), |at| (at.expires_on.unwrap_or(now), at.refresh_on)))
-        })?;
+        let rotation = refreshed.zip(rotated.as_deref());
+        let (expires_on, refresh_on) =
+            self.write(&response, &scopes, home_account_id.as_deref(), rotation)?;
         let account = match home_account_id {
             Some(h) => self.account(&h)?.or_else(|| Some(Account::new(&h, self.authority.environment()))),
             None => None,
         };
         Ok(AuthenticationResult {
-            access_token: msal_extensions::Secret::new(access_token),
+            access_token,
             token_type,
             expires_on,
             refresh_on,
@@ -174,6 +154,35 @@ impl<P: Persistence> Core<P> {
             account,
             source: TokenSource::IdentityProvider,
         })
+    }
+
+    /// One `modify`: adds the response, writes a rotated refresh token into
+    /// the entry it replaces, and reads back the stored token's expiry (so
+    /// it follows the storage crate's rules for `expires_in`, `refresh_in`).
+    fn write(
+        &self,
+        response: &TokenResponse,
+        scopes: &[String],
+        home_account_id: Option<&str>,
+        rotation: Option<(&RefreshToken, &str)>,
+    ) -> Result<(i64, Option<i64>)> {
+        let now = now();
+        Ok(self.cache.modify(|c| {
+            c.add_at(response, now)?;
+            if let Some((old, new)) = rotation {
+                let hai = old.home_account_id.as_deref().unwrap_or("");
+                c.update_refresh_token(hai, old.client_id.as_deref().unwrap_or(""), new);
+            }
+            let mut q = AccessTokenQuery::new(&self.client_id, scopes.iter().map(String::as_str))
+                .environment(response.environment())
+                .realm(response.realm())
+                .clock_skew(Duration::ZERO)
+                .at_time(now - 1);
+            if let Some(h) = home_account_id {
+                q = q.account(h);
+            }
+            Ok(c.access_token(&q).map_or((now, None), |at| (at.expires_on.unwrap_or(now), at.refresh_on)))
+        })?)
     }
 
     // ---- cache lookups --------------------------------------------------
@@ -260,12 +269,14 @@ impl<P: Persistence> Core<P> {
         }
         let location = self.cache.persistence().location().to_owned();
         let lease = lease::take(&location, lease_key, self.lease_bound());
-        if lease.waited && opts.cache_allowed() {
-            // Someone renewed while we waited: use their token.
-            if let Some(Cached::Fresh(r)) = self.cached(account, scopes)? {
-                log::debug!("renewal: used the token another process obtained");
-                return Ok(r);
-            }
+        // Re-read under the lease, waited or not: a renewal may have finished
+        // between the first look and taking the lease. A `stat` when nothing
+        // changed, against the request it may save.
+        if opts.cache_allowed()
+            && let Some(Cached::Fresh(r)) = self.cached(account, scopes)?
+        {
+            log::debug!("renewal: another process renewed (lease waited: {})", lease.waited);
+            return Ok(r);
         }
         let result = renew();
         drop(lease);

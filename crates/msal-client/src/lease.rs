@@ -15,8 +15,8 @@
 //!    that crashed is detected by its pid and replaced at once), waiting at
 //!    most the worst-case duration of one renewal
 //!    ([`HttpOptions::worst_case`](crate::HttpOptions::worst_case) plus a margin).
-//! 2. Re-read the cache: if another process renewed while we waited, use
-//!    its token and make no request.
+//! 2. Re-read the cache: if another process renewed meanwhile (while we
+//!    waited, or just before we took the lease), use its token and make no request.
 //! 3. Otherwise request the token, holding only the lease; then take the
 //!    cache lock for the short write (one `modify`), and release the lease.
 //!

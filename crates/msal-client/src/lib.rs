@@ -60,7 +60,7 @@
 //!
 //! let cache = Arc::new(PersistedTokenCache::new(FilePersistence::new("/home/me/.azure/msal_token_cache.json")?));
 //! let az = PublicClient::new("04b07795-8ddb-461a-bbee-02f9e1bf7b46", cache)
-//!     .authority(Authority::public_cloud("organizations")?);
+//!     .with_authority(Authority::public_cloud("organizations")?);
 //! let account = az.accounts()?.into_iter().next().ok_or("nobody signed in with `az login`")?;
 //! match az.acquire_token_silent(&account, &["https://management.azure.com/.default"]) {
 //!     Ok(token) => println!("Bearer {}", token.access_token.expose()),

@@ -28,8 +28,8 @@ fn client_credentials_with_secret_then_from_cache() {
     f.idp.register_secret_client(APP, "s3cret-value");
     let cache = f.cache("app.json");
     let app = ConfidentialClient::new(APP, ClientCredential::secret("s3cret-value"), cache)
-        .authority(f.authority())
-        .http(f.http());
+        .with_authority(f.authority())
+        .with_http(f.http());
     let first = app.acquire_token_for_client(&[SCOPE]).unwrap();
     assert_eq!(first.source, TokenSource::IdentityProvider);
     assert!(first.account.is_none());
@@ -57,8 +57,8 @@ fn a_wrong_secret_is_an_identity_provider_error_without_the_secret() {
     let f = Fixture::new("cc-bad");
     f.idp.register_secret_client(APP, "right");
     let app = ConfidentialClient::new(APP, ClientCredential::secret("wrong-secret-value"), f.cache("c.json"))
-        .authority(f.authority())
-        .http(f.http());
+        .with_authority(f.authority())
+        .with_http(f.http());
     let e = app.acquire_token_for_client(&[SCOPE]).unwrap_err();
     let idp = e.idp().expect("the IdP's answer");
     assert_eq!((idp.status, idp.error.as_str(), idp.aadsts()), (401, "invalid_client", Some(7000215)));
@@ -81,8 +81,8 @@ fn client_credentials_with_a_certificate_ps256_and_rs256() {
             ClientCredential::certificate(cert),
             f.cache(&format!("{alg:?}.json")),
         )
-        .authority(f.authority())
-        .http(f.http());
+        .with_authority(f.authority())
+        .with_http(f.http());
         let r = app.acquire_token_for_client(&[SCOPE]).unwrap();
         assert_eq!(r.source, TokenSource::IdentityProvider, "{alg:?}");
     }
@@ -92,8 +92,8 @@ fn client_credentials_with_a_certificate_ps256_and_rs256() {
     let (other_cert, other_key) = msal_test_idp::client_certificate("impostor");
     let impostor = ClientCertificate::from_pem(other_cert.as_bytes(), other_key.as_bytes()).unwrap();
     let app = ConfidentialClient::new(APP, ClientCredential::certificate(impostor), f.cache("x.json"))
-        .authority(f.authority())
-        .http(f.http());
+        .with_authority(f.authority())
+        .with_http(f.http());
     let e = app.acquire_token_for_client(&[SCOPE]).unwrap_err();
     assert_eq!(e.idp().unwrap().error, "invalid_client");
 
@@ -217,8 +217,8 @@ fn throttling_is_retried_after_retry_after() {
     f.idp.register_secret_client(APP, "s");
     f.idp.throttle_next(1, 429, Some(1));
     let app = ConfidentialClient::new(APP, ClientCredential::secret("s"), f.cache("c.json"))
-        .authority(f.authority())
-        .http(f.http());
+        .with_authority(f.authority())
+        .with_http(f.http());
     let t0 = std::time::Instant::now();
     app.acquire_token_for_client(&[SCOPE]).unwrap();
     assert!(t0.elapsed() >= Duration::from_secs(1), "waited for Retry-After");
@@ -250,8 +250,8 @@ fn oidc_discovery_runs_once_per_process() {
     let issuer = format!("{}/{}/v2.0", f.idp.base_url(), "oidc-tenant");
     for i in 0..3 {
         let app = ConfidentialClient::new(APP, ClientCredential::secret("s"), f.cache(&format!("c{i}.json")))
-            .authority(Authority::oidc(&issuer).unwrap())
-            .http(f.http());
+            .with_authority(Authority::oidc(&issuer).unwrap())
+            .with_http(f.http());
         app.acquire_token_for_client(&[SCOPE]).unwrap();
     }
     assert_eq!(f.idp.count("discovery"), 1);
@@ -269,8 +269,8 @@ fn an_unreachable_idp_is_a_transport_error_with_its_source() {
         l.local_addr().unwrap().port()
     };
     let app = ConfidentialClient::new(APP, ClientCredential::secret("s"), f.cache("c.json"))
-        .authority(Authority::entra(&format!("127.0.0.1:{port}"), "t").unwrap())
-        .http(f.http().timeout(Duration::from_secs(2)));
+        .with_authority(Authority::entra(&format!("127.0.0.1:{port}"), "t").unwrap())
+        .with_http(f.http().timeout(Duration::from_secs(2)));
     let e = app.acquire_token_for_client(&[SCOPE]).unwrap_err();
     assert!(matches!(e, Error::Transport { .. }), "{e}");
     assert!(std::error::Error::source(&e).is_some());

@@ -142,8 +142,8 @@ fn azure_cli_layout_both_ways() {
     // Rust follows the profile to the user and tenant, renews, and Azure CLI's MSAL reads it.
     let (user, tenant) = default_user(&azure_dir);
     let app = PublicClient::new(AZ_CLI, cache_at(Path::new(&s.cache)))
-        .authority(msal_client::Authority::entra(&s.f.idp.host(), &tenant).unwrap())
-        .http(s.f.http());
+        .with_authority(msal_client::Authority::entra(&s.f.idp.host(), &tenant).unwrap())
+        .with_http(s.f.http());
     let account: Account =
         app.account_by_username(&user).unwrap().expect("the profile's user is in the cache");
     let ours = app.acquire_token_silent(&account, &[ARM]).unwrap();

@@ -51,13 +51,13 @@ fn no_secret_in_logs_debug_or_errors() {
         ClientCredential::secret(secrets[0].clone()),
         f.cache("a.json"),
     )
-    .authority(f.authority())
-    .http(f.http());
+    .with_authority(f.authority())
+    .with_http(f.http());
     shown.push(format!("{:?} {app:?}", app.acquire_token_for_client(&[SCOPE]).unwrap()));
     let bad =
         ConfidentialClient::new("app-secret", ClientCredential::secret("S3CR3T-wrong"), f.cache("b.json"))
-            .authority(f.authority())
-            .http(f.http());
+            .with_authority(f.authority())
+            .with_http(f.http());
     shown.push(error_chain(&bad.acquire_token_for_client(&[SCOPE]).unwrap_err()));
     secrets.push("S3CR3T-wrong".into());
 
@@ -67,8 +67,8 @@ fn no_secret_in_logs_debug_or_errors() {
     let cert = ClientCertificate::from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
     shown.push(format!("{cert:?}"));
     let app = ConfidentialClient::new("app-cert", ClientCredential::certificate(cert), f.cache("c.json"))
-        .authority(f.authority())
-        .http(f.http());
+        .with_authority(f.authority())
+        .with_http(f.http());
     shown.push(format!("{:?}", app.acquire_token_for_client(&[SCOPE]).unwrap()));
     let key_body: String = key_pem.lines().filter(|l| !l.starts_with("-----")).collect();
     secrets.push(key_body[..40].to_owned());

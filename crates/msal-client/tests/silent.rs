@@ -195,7 +195,7 @@ fn tokens_stored_under_another_name_of_the_cloud_are_found_offline() {
         .unwrap()
         .grant_type("authorization_code");
     cache.add(&r).unwrap();
-    let app = PublicClient::new(AZ_CLI, cache).authority(Authority::public_cloud("utid1").unwrap());
+    let app = PublicClient::new(AZ_CLI, cache).with_authority(Authority::public_cloud("utid1").unwrap());
     let account = app.accounts().unwrap().into_iter().next().expect("the account under the alias");
     assert_eq!(account.username, "bob@example.com");
     let t = app.acquire_token_silent(&account, &[SCOPE]).unwrap();

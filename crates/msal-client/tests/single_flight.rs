@@ -26,8 +26,8 @@ fn worker_entry() {
     }
     let ca_pem = std::fs::read_to_string(ca).unwrap();
     let app = PublicClient::new(AZ_CLI, cache_at(&PathBuf::from(cache)))
-        .authority(msal_client::Authority::entra(&host, msal_test_idp::TENANT).unwrap())
-        .http(http_options(&ca_pem));
+        .with_authority(msal_client::Authority::entra(&host, msal_test_idp::TENANT).unwrap())
+        .with_http(http_options(&ca_pem));
     let account = app.accounts().unwrap().into_iter().next().expect("signed-in account");
     let r = app.acquire_token_silent(&account, &[SCOPE]).unwrap();
     println!("TOKEN {}", r.access_token.expose());

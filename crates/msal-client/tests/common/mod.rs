@@ -77,7 +77,7 @@ impl Fixture {
         client_id: &str,
         cache: &Arc<PersistedTokenCache<FilePersistence>>,
     ) -> PublicClient<FilePersistence> {
-        PublicClient::new(client_id, cache.clone()).authority(self.authority()).http(self.http())
+        PublicClient::new(client_id, cache.clone()).with_authority(self.authority()).with_http(self.http())
     }
 
     /// Signs the test user in with a device code, approving it as the user would.
