@@ -76,7 +76,7 @@ impl Shared {
 #[test]
 #[ignore = "needs MSAL Python (MSALX_PYTHON); scripts/test.sh runs it"]
 fn msal_python_refresh_token_renewed_by_rust_then_served_to_python_from_cache() {
-    let Some(py) = python() else { return };
+    let Some(py) = python(true) else { return };
     let s = Shared::new("py2rust", "c");
     s.f.idp.set_expires_in(120); // expired for both MSALs (5-minute margin)
     s.python(&py, "signin", SCOPE);
@@ -99,7 +99,7 @@ fn msal_python_refresh_token_renewed_by_rust_then_served_to_python_from_cache() 
 #[test]
 #[ignore = "needs MSAL Python (MSALX_PYTHON); scripts/test.sh runs it"]
 fn rust_refresh_token_renewed_by_msal_python_then_served_to_rust_from_cache() {
-    let Some(py) = python() else { return };
+    let Some(py) = python(true) else { return };
     let s = Shared::new("rust2py", "c");
     let app = s.rust();
     s.f.idp.set_expires_in(120);
@@ -130,7 +130,7 @@ fn default_user(dir: &Path) -> (String, String) {
 #[test]
 #[ignore = "needs MSAL Python (MSALX_PYTHON); scripts/test.sh runs it"]
 fn azure_cli_layout_both_ways() {
-    let Some(py) = python() else { return };
+    let Some(py) = python(true) else { return };
     let s = Shared::new("azcli", ".azure");
     let azure_dir = s.f.dir.path(".azure");
     peer(&py, &["profile", &azure_dir.display().to_string(), msal_test_idp::TENANT, msal_test_idp::USERNAME]);

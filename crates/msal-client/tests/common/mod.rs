@@ -4,8 +4,13 @@
 //! peer discovery with the CI rule.
 #![allow(dead_code)] // each test file uses a different subset
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+// Scratch folders, the CI rule for peers (`in_ci`, `peer_missing`), the Python
+// peer (`python`), worker processes: the storage crate's test helpers, shared.
+#[path = "../../../msal-extensions/tests/common/mod.rs"]
+mod shared;
+pub use shared::*;
+
+use std::path::Path;
 use std::sync::Arc;
 
 use msal_client::{Authority, HttpOptions, PublicClient};
@@ -19,28 +24,6 @@ pub const SECOND_FAMILY_APP: &str = "872cd9fa-d31f-45e0-9eab-6e460a02d1f1";
 /// A public client in no family.
 pub const LONE_APP: &str = "11111111-2222-4333-8444-555555555555";
 pub const SCOPE: &str = "https://management.azure.com/.default";
-
-/// A fresh folder under the system temp dir, removed on drop.
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    pub fn new(name: &str) -> Self {
-        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        let d = std::env::temp_dir().join(format!("msalc-{name}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        Scratch(d)
-    }
-
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.0.join(rel)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// An IdP with the usual clients registered, and a scratch folder for caches.
 pub struct Fixture {
@@ -130,50 +113,4 @@ pub fn browse_sign_in(ca_pem: &str, url: &str) -> u16 {
     let loc = loc.replacen("http://localhost:", "http://127.0.0.1:", 1);
     let plain = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
     plain.get(&loc).call().unwrap().status().as_u16()
-}
-
-/// `true` when running under CI (`CI=true`): missing peers are then failures.
-pub fn in_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
-}
-
-/// A required peer is missing: panic in CI, skip loudly elsewhere.
-pub fn peer_missing<T>(what: &str, how: &str) -> Option<T> {
-    let msg = format!("{what} is not available: {how}");
-    if in_ci() {
-        panic!("CI=true and {msg}");
-    }
-    eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
-    None
-}
-
-/// The Python with msal 1.39 + msal-extensions 1.3.1 from `scripts/python-peers.sh`.
-pub fn python() -> Option<PathBuf> {
-    match std::env::var_os("MSALX_PYTHON").map(PathBuf::from) {
-        Some(p) if p.exists() => Some(p),
-        _ => peer_missing(
-            "Python msal (MSALX_PYTHON)",
-            "run the tests through scripts/test.sh, which creates the venv",
-        ),
-    }
-}
-
-pub fn py_script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(name)
-}
-
-/// Environment variable that turns a run of this test binary into a worker.
-pub const WORKER_ENV: &str = "MSALC_TEST_WORKER";
-
-/// A command re-running this test binary as a worker for the test `entry`.
-pub fn worker_command(entry: &str, args: &[String]) -> Command {
-    let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args([entry, "--exact", "--include-ignored", "--nocapture", "--test-threads=1", "-q"]);
-    c.env(WORKER_ENV, args.join("\u{1f}"));
-    c
-}
-
-/// The worker arguments if this process was started by [`worker_command`].
-pub fn worker_args() -> Option<Vec<String>> {
-    std::env::var(WORKER_ENV).ok().map(|s| s.split('\u{1f}').map(str::to_owned).collect())
 }
