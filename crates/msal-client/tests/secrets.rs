@@ -5,25 +5,8 @@
 
 mod common;
 
-use std::sync::Mutex;
-
 use common::*;
 use msal_client::{ClientCertificate, ClientCredential, ConfidentialClient, Error, SilentOptions};
-
-/// Every log record at every level, from every crate, as text.
-struct Capture(Mutex<Vec<String>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        self.0.lock().unwrap().push(format!("{} {}: {}", r.level(), r.target(), r.args()));
-    }
-    fn flush(&self) {}
-}
-
-static LOGS: Capture = Capture(Mutex::new(Vec::new()));
 
 fn error_chain(e: &Error) -> String {
     let mut s = format!("{e} | {e:?}");
@@ -37,9 +20,7 @@ fn error_chain(e: &Error) -> String {
 
 #[test]
 fn no_secret_in_logs_debug_or_errors() {
-    if log::set_logger(&LOGS).is_ok() {
-        log::set_max_level(log::LevelFilter::Trace);
-    }
+    capture_logs();
     let f = Fixture::new("secrets");
     let mut shown = Vec::new();
     let mut secrets = vec!["S3CR3T-client-secret".to_owned()];
@@ -100,7 +81,7 @@ fn no_secret_in_logs_debug_or_errors() {
     }
     assert!(secrets.len() > 8, "{}", secrets.len());
 
-    let logs = LOGS.0.lock().unwrap().join("\n");
+    let logs = captured_logs();
     assert!(logs.contains("msal_client") && logs.contains("ureq"), "trace logs were captured");
     for s in &secrets {
         assert!(!logs.contains(s.as_str()), "a secret reached the logs: {s}");

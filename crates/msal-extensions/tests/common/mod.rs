@@ -86,3 +86,31 @@ pub fn b64url(bytes: impl AsRef<[u8]>) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+/// Every log record at every level, from every crate, as text (for tests
+/// that check no secret is ever logged).
+pub struct Capture(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        self.0.lock().unwrap().push(format!("{} {}: {}", r.level(), r.target(), r.args()));
+    }
+    fn flush(&self) {}
+}
+
+static LOGS: Capture = Capture(std::sync::Mutex::new(Vec::new()));
+
+/// Installs the capturing logger at `Trace` (once per test binary).
+pub fn capture_logs() {
+    if log::set_logger(&LOGS).is_ok() {
+        log::set_max_level(log::LevelFilter::Trace);
+    }
+}
+
+/// Everything logged so far in this test binary.
+pub fn captured_logs() -> String {
+    LOGS.0.lock().unwrap().join("\n")
+}
