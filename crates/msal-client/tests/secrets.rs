@@ -6,17 +6,7 @@
 mod common;
 
 use common::*;
-use msal_client::{ClientCertificate, ClientCredential, ConfidentialClient, Error, SilentOptions};
-
-fn error_chain(e: &Error) -> String {
-    let mut s = format!("{e} | {e:?}");
-    let mut cur = std::error::Error::source(e);
-    while let Some(c) = cur {
-        s.push_str(&format!(" | {c} | {c:?}"));
-        cur = c.source();
-    }
-    s
-}
+use msal_client::{ClientCertificate, ClientCredential, ConfidentialClient, SilentOptions};
 
 #[test]
 fn no_secret_in_logs_debug_or_errors() {

@@ -14,7 +14,7 @@ const MARK: &str = "S3CR3T";
 const AUTH: &str = "https://login.microsoftonline.com/contoso";
 
 use common::b64url as b64;
-use common::{capture_logs, captured_logs};
+use common::{capture_logs, captured_logs, error_chain};
 
 fn user_response(tag: &str) -> TokenResponse {
     let body = serde_json::json!({
@@ -29,16 +29,6 @@ fn user_response(tag: &str) -> TokenResponse {
 
 fn assert_clean(what: &str, text: &str) {
     assert!(!text.contains(MARK), "a secret leaked through {what}: {text}");
-}
-
-fn error_chain(e: &Error) -> String {
-    let mut s = format!("{e} | {e:?}");
-    let mut cur = std::error::Error::source(e);
-    while let Some(c) = cur {
-        s.push_str(&format!(" | {c} | {c:?}"));
-        cur = c.source();
-    }
-    s
 }
 
 #[test]

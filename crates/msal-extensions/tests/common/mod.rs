@@ -114,3 +114,14 @@ pub fn capture_logs() {
 pub fn captured_logs() -> String {
     LOGS.0.lock().unwrap().join("\n")
 }
+
+/// An error's `Display` and `Debug`, and those of its whole source chain.
+pub fn error_chain<E: std::error::Error + 'static>(e: &E) -> String {
+    let mut s = format!("{e} | {e:?}");
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(&format!(" | {c} | {c:?}"));
+        cur = c.source();
+    }
+    s
+}
