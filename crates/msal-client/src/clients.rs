@@ -268,3 +268,17 @@ impl<P: Persistence> std::fmt::Debug for Core<P> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Clients are shared across threads (and async tasks) by the layers above.
+    #[test]
+    fn clients_are_send_sync() {
+        fn assert<T: Send + Sync + std::fmt::Debug>() {}
+        assert::<PublicClient<msal_extensions::FilePersistence>>();
+        assert::<ConfidentialClient<msal_extensions::FilePersistence>>();
+        assert::<crate::Error>();
+    }
+}

@@ -161,7 +161,7 @@ impl std::fmt::Debug for Http {
     }
 }
 
-/// A successful answer: the JSON object and the correlation id sent.
+/// A JSON object the identity provider answered.
 pub(crate) type Json = Map<String, Value>;
 
 impl Http {
@@ -203,7 +203,7 @@ impl Http {
 
     /// POSTs a form and returns the JSON object of a 2xx answer.
     pub(crate) fn post_form(&self, operation: &str, url: &str, form: &[(&str, &str)]) -> Result<Json> {
-        self.send(operation, url, |agent, cid| {
+        self.send("POST", operation, url, |agent, cid| {
             let req = agent.post(url);
             headers(req, cid).send_form(form.iter().copied())
         })
@@ -211,11 +211,12 @@ impl Http {
 
     /// GETs a JSON document (OpenID Connect discovery).
     pub(crate) fn get_json(&self, operation: &str, url: &str) -> Result<Json> {
-        self.send(operation, url, |agent, cid| headers(agent.get(url), cid).call())
+        self.send("GET", operation, url, |agent, cid| headers(agent.get(url), cid).call())
     }
 
     fn send(
         &self,
+        method: &str,
         operation: &str,
         url: &str,
         call: impl Fn(&ureq::Agent, &str) -> std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
@@ -224,7 +225,7 @@ impl Http {
         let mut attempt = 0;
         loop {
             let cid = new_correlation_id();
-            log::debug!("{operation}: POST/GET {shown} (client-request-id {cid}, attempt {})", attempt + 1);
+            log::debug!("{operation}: {method} {shown} (client-request-id {cid}, attempt {})", attempt + 1);
             let mut resp = call(self.agent(), &cid).map_err(|e| Error::Transport {
                 operation: operation.into(),
                 url: shown.into(),
