@@ -12,14 +12,17 @@
 //   cc_cached PATH CLIENT SCOPE          the same, but a token request is an error
 //   sign_in PATH CLIENT SCOPE RESPONSE   PublicClientApplication.acquireTokenByCode;
 //                                        the token endpoint answers the JSON RESPONSE
-//   pca_silent PATH CLIENT SCOPE         getAllAccounts + acquireTokenSilent (token
-//                                        requests are errors)
-//   pca_refresh PATH CLIENT SCOPE        acquireTokenSilent with forceRefresh: reports
+//   pca_silent PATH CLIENT SCOPE [HAI]   getAllAccounts + acquireTokenSilent for the
+//                                        first account, or the one with homeAccountId HAI
+//                                        (token requests are errors)
+//   pca_refresh PATH CLIENT SCOPE [HAI]  acquireTokenSilent with forceRefresh: reports
 //                                        the refresh token msal-node sent
 //   add_many PATH PREFIX N               N client-credential tokens, scopes PREFIX-0..N-1
 //   delete_lockfiles PATH MILLIS         for MILLIS ms, what msal-node-extensions'
-//                                        plugin does after every cache read: "release"
-//                                        a lock it does not hold (deleting the lockfile)
+//                                        plugin does after every cache read once it has
+//                                        held the lock once: "release" a lock it does not
+//                                        hold, deleting the lockfile whoever holds it;
+//                                        prints "ready" once its one real access is done
 //   make_junk PATH                       concurrent FilePersistence saves until the
 //                                        file is a whole document followed by junk
 //
@@ -146,7 +149,7 @@ async function signIn(path, client, scope, response) {
     }
 }
 
-async function silent(path, client, scope, forceRefresh, tokenBody) {
+async function silent(path, client, scope, homeAccountId, forceRefresh, tokenBody) {
     const net = new FakeNetwork(tokenBody);
     const pca = new msal.PublicClientApplication(await config(path, client, net));
     const accounts = await pca.getTokenCache().getAllAccounts();
@@ -157,9 +160,10 @@ async function silent(path, client, scope, forceRefresh, tokenBody) {
             id_token_oid: a.idTokenClaims ? a.idTokenClaims.oid : null,
         })),
     };
-    if (accounts.length > 0) {
+    const account = homeAccountId ? accounts.find((a) => a.homeAccountId === homeAccountId) : accounts[0];
+    if (account) {
         try {
-            const r = await pca.acquireTokenSilent({ account: accounts[0], scopes: [scope], forceRefresh });
+            const r = await pca.acquireTokenSilent({ account, scopes: [scope], forceRefresh });
             Object.assign(out, outcome(r, net));
         } catch (e) {
             Object.assign(out, failure(e, net));
@@ -187,19 +191,29 @@ async function addMany(path, prefix, n) {
 }
 
 async function deleteLockfiles(path, millis) {
+    // One real access first: the plugin's lock keeps its file handle after
+    // that first release, and from then on every "release" unlinks the
+    // lockfile, held by anyone or not (CrossPlatformLock.unlock only checks
+    // that handle).
     const plugin = new ext.PersistenceCachePlugin(await persistence(path));
+    const net = new FakeNetwork({ token_type: "Bearer", expires_in: 3599, access_token: "deleter" });
+    const app = new msal.ConfidentialClientApplication({
+        auth: { clientId: "deleter", authority: AUTHORITY, clientSecret: "not-a-real-secret" },
+        cache: { cachePlugin: plugin },
+        system: { networkClient: net },
+    });
+    await app.acquireTokenByClientCredential({ scopes: ["deleter/.default"] });
+    process.stdout.write("ready\n"); // the only write to the cache is done
     const lockfile = `${path}.lockfile`;
     const end = Date.now() + Number(millis);
-    let deleted = 0;
+    let deleted = 0; // unlinks of a lockfile that existed just before (someone else's)
     while (Date.now() < end) {
-        const existed = fs.existsSync(lockfile);
-        // The plugin's own code path: after an access that changed nothing it
-        // still "releases" the lock, which unlinks the lockfile whoever holds it.
-        await plugin.afterCacheAccess({ cacheHasChanged: false });
-        if (existed && !fs.existsSync(lockfile)) {
+        if (fs.existsSync(lockfile)) {
             deleted += 1;
         }
-        await new Promise((r) => setTimeout(r, 2));
+        // The plugin's own code path after an access that changed nothing.
+        await plugin.afterCacheAccess({ cacheHasChanged: false });
+        await new Promise((r) => setImmediate(r));
     }
     return { deleted };
 }
@@ -251,9 +265,9 @@ const COMMANDS = {
     cc_acquire: ccAcquire,
     cc_cached: ccCached,
     sign_in: signIn,
-    pca_silent: (path, client, scope) => silent(path, client, scope, false, null),
-    pca_refresh: (path, client, scope) =>
-        silent(path, client, scope, true, { token_type: "Bearer", expires_in: 3599, access_token: "refreshed" }),
+    pca_silent: (path, client, scope, hai) => silent(path, client, scope, hai, false, null),
+    pca_refresh: (path, client, scope, hai) =>
+        silent(path, client, scope, hai, true, { token_type: "Bearer", expires_in: 3599, access_token: "refreshed" }),
     add_many: addMany,
     delete_lockfiles: deleteLockfiles,
     make_junk: makeJunk,
