@@ -376,27 +376,23 @@ const PER_PROCESS: usize = 25;
 
 /// Worker entry point (a no-op unless started by `worker_command`): adds
 /// PER_PROCESS app tokens to the file at args[0], scopes `<args[1]>-<i>`,
-/// and reports errors on stdout instead of stopping at the first. With
-/// args[2] = "hold", each change also holds the lock a few milliseconds and
-/// checks, through a marker file created exclusively, that no other Rust
-/// process is inside the lock at the same time.
+/// and reports errors on stdout instead of stopping at the first. Each change
+/// holds the lock a few milliseconds and checks, through a marker file
+/// created exclusively, that no other Rust process is inside the lock at the
+/// same time.
 #[test]
 fn worker_node_mix_add() {
     let Some(args) = worker_args() else { return };
-    let hold = args.get(2).is_some_and(|a| a == "hold");
     let marker = format!("{}.rust-inside", args[0]);
     let cache = PersistedTokenCache::new(FilePersistence::new(Path::new(&args[0])).unwrap())
         .lock_options(LockOptions::new().timeout(Duration::from_secs(60)));
     for i in 0..PER_PROCESS {
         let scope = format!("{}-{i}", args[1]);
         let r = cache.modify(|c| {
-            let alone =
-                !hold || std::fs::OpenOptions::new().write(true).create_new(true).open(&marker).is_ok();
-            if hold {
-                std::thread::sleep(Duration::from_millis(3));
-            }
+            let alone = std::fs::OpenOptions::new().write(true).create_new(true).open(&marker).is_ok();
+            std::thread::sleep(Duration::from_millis(3));
             c.add(&app_response("shared_client", &scope, &scope))?;
-            if hold && alone {
+            if alone {
                 std::fs::remove_file(&marker).unwrap();
             }
             Ok(alone)
@@ -411,11 +407,11 @@ fn worker_node_mix_add() {
 
 /// Starts the Rust workers adding to `path`, waits for them, and returns
 /// their error lines.
-fn run_rust_workers(path: &str, n: usize, mode: &str) -> Vec<String> {
+fn run_rust_workers(path: &str, n: usize) -> Vec<String> {
     let workers: Vec<(String, Child)> = (0..n)
         .map(|i| {
             let name = format!("rust{i}");
-            let args = [path.to_owned(), name.clone(), mode.to_owned()];
+            let args = [path.to_owned(), name.clone()];
             (name, worker_command("worker_node_mix_add", &args).stdout(Stdio::piped()).spawn().unwrap())
         })
         .collect();
@@ -470,7 +466,7 @@ fn rust_processes_stay_exclusive_while_node_deletes_live_lockfiles() {
         std::io::Read::read_exact(d.stdout.as_mut().unwrap(), &mut line).unwrap();
         assert_eq!(&line, b"ready\n");
     }
-    let errors = run_rust_workers(&p, 4, "hold");
+    let errors = run_rust_workers(&p, 4);
     let deleted: u64 =
         deleters.into_iter().map(|d| node_json(d, "deleter")["deleted"].as_u64().unwrap()).sum();
     let kept = kept(&path, (0..4).map(|n| format!("rust{n}")));
@@ -504,7 +500,7 @@ fn four_node_and_four_rust_processes_on_one_cache() {
             peer.command(&args).stdout(Stdio::piped()).spawn().unwrap()
         })
         .collect();
-    let errors = run_rust_workers(&p, 4, "hold");
+    let errors = run_rust_workers(&p, 4);
     let node_errors: u64 =
         node.into_iter().map(|c| node_json(c, "node writer")["errors"].as_u64().unwrap()).sum();
     let rust_kept = kept(&path, (0..4).map(|n| format!("rust{n}")));
