@@ -24,6 +24,7 @@
 //! | write your own backend | implement [`Persistence`] |
 //! | read, query or edit an MSAL token cache in memory (unified schema, any SDK's file) | [`TokenCache`] (+ [`TokenResponse`], [`AccessTokenQuery`]) |
 //! | share one token cache file between threads and processes (Rust, Python, .NET, Node) | [`PersistedTokenCache`] |
+//! | write app-only tokens the way the library that owns the cache reads them (Python vs Node) | [`WriteConvention`] |
 //!
 //! # Design
 //!
@@ -114,7 +115,7 @@ mod sys;
 
 pub use cache::{
     AccessToken, AccessTokenQuery, Account, AppMetadata, IdToken, RefreshToken, Secret, TokenCache,
-    TokenResponse,
+    TokenResponse, WriteConvention,
 };
 pub use dpapi::{DpapiPersistence, DpapiScope};
 pub use encrypted::{ChosenPersistence, EncryptedPersistenceBuilder, Fallback, build_encrypted_persistence};

@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use crate::cache::{AccessToken, AccessTokenQuery, Account, RefreshToken, TokenCache, TokenResponse};
+use crate::cache::{
+    AccessToken, AccessTokenQuery, Account, RefreshToken, TokenCache, TokenResponse, WriteConvention,
+};
 use crate::error::{Error, Result};
 use crate::lock::LockOptions;
 use crate::persistence::{ChangeToken, Persistence};
@@ -85,6 +87,7 @@ pub struct PersistedTokenCache<P: Persistence> {
     lock_options: LockOptions,
     on_corrupt: OnCorrupt,
     pretty: bool,
+    convention: WriteConvention,
     state: RwLock<State>,
     /// The version of the store last copied aside, so that threads meeting
     /// the same corrupt content one after another keep a single copy.
@@ -100,6 +103,7 @@ impl<P: Persistence> PersistedTokenCache<P> {
             lock_options: LockOptions::default(),
             on_corrupt: OnCorrupt::default(),
             pretty: false,
+            convention: WriteConvention::default(),
             state: RwLock::new(State::default()),
             quarantined: std::sync::Mutex::new(None),
         }
@@ -121,6 +125,15 @@ impl<P: Persistence> PersistedTokenCache<P> {
     /// like MSAL .NET (`false`, the default: smaller and faster). Every SDK reads both.
     pub fn pretty(mut self, pretty: bool) -> Self {
         self.pretty = pretty;
+        self
+    }
+
+    /// How writes settle what the MSAL libraries disagree on (see
+    /// [`WriteConvention`]; default [`WriteConvention::Mirror`]: as the cache
+    /// already holds). For a Microsoft tool's cache, the tool's library:
+    /// [`WriteConvention::for_preset`].
+    pub fn write_convention(mut self, convention: WriteConvention) -> Self {
+        self.convention = convention;
         self
     }
 
@@ -192,6 +205,7 @@ impl<P: Persistence> PersistedTokenCache<P> {
         if st.seen != Some(token) {
             st.cache = if token.is_absent() { TokenCache::new() } else { self.load_locked()? };
         }
+        st.cache.set_write_convention(self.convention);
         let r = f(&mut st.cache)?;
         let text = if self.pretty { st.cache.serialize_pretty() } else { st.cache.serialize() };
         self.persistence.save(&text)?;
@@ -382,6 +396,7 @@ impl<P: Persistence> std::fmt::Debug for PersistedTokenCache<P> {
             .field("persistence", &self.persistence)
             .field("on_corrupt", &self.on_corrupt)
             .field("pretty", &self.pretty)
+            .field("convention", &self.convention)
             .finish_non_exhaustive()
     }
 }
