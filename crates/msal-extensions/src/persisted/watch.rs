@@ -223,7 +223,11 @@ mod imp {
             if self.observers.is_current(self.persistence.change_token()?) {
                 return Ok(()); // one `stat`, no lock: nothing new
             }
-            let lock = self.lock_options.acquire(self.persistence.lock_path())?;
+            // A short wait: the one watcher thread serves every cache in the
+            // process, so a lock held long must not hold up the others' events
+            // (a timeout is retried with backoff by the watcher).
+            let timeout = self.lock_options.get_timeout().min(crate::watch::LOCK_WAIT);
+            let lock = self.lock_options.clone().timeout(timeout).acquire(self.persistence.lock_path())?;
             let mut st = self.write_state();
             let token = self.persistence.change_token()?;
             if st.seen != Some(token) {

@@ -61,6 +61,26 @@ struct Registry {
     folders: HashMap<PathBuf, PathBuf>,
     /// Watched path → how many folders rely on it.
     watched: HashMap<PathBuf, usize>,
+    /// The location with its folder's symbolic links resolved → the
+    /// location, where they differ: some backends (FSEvents) name real paths.
+    aliases: HashMap<PathBuf, PathBuf>,
+}
+
+impl Registry {
+    /// The registered location an event path names, if any.
+    fn location_of<'a>(&'a self, path: &'a PathBuf) -> Option<&'a PathBuf> {
+        if self.targets.contains_key(path) { Some(path) } else { self.aliases.get(path) }
+    }
+
+    fn add_alias(&mut self, location: &Path) {
+        let real = std::fs::canonicalize(crate::sys::parent_dir(location)).ok();
+        if let (Some(dir), Some(name)) = (real, location.file_name()) {
+            let alias = dir.join(name);
+            if alias != location {
+                self.aliases.insert(alias, location.to_path_buf());
+            }
+        }
+    }
 }
 
 pub(crate) struct Hub {
@@ -142,10 +162,10 @@ impl Hub {
         let mut reg = lock(&self.registry);
         let folder = crate::sys::parent_dir(location);
         if !reg.folders.contains_key(&folder) {
-            let watched = nearest_existing(&folder);
-            self.watch_path(&mut reg, &watched)?;
+            let watched = self.watch_nearest(&mut reg, &folder)?;
             reg.folders.insert(folder, watched);
         }
+        reg.add_alias(location);
         reg.next_id += 1;
         let id = reg.next_id;
         reg.targets.entry(location.to_path_buf()).or_default().push((id, target));
@@ -160,6 +180,7 @@ impl Hub {
             return;
         }
         reg.targets.remove(location);
+        reg.aliases.retain(|_, l| l != location);
         let folder = crate::sys::parent_dir(location);
         if reg.targets.keys().any(|l| crate::sys::parent_dir(l) == folder) {
             return;
@@ -211,8 +232,8 @@ impl Hub {
             }
         };
         for path in &event.paths {
-            if reg.targets.contains_key(path) {
-                due.entry(path.clone()).or_insert_with(|| Instant::now() + DEBOUNCE);
+            if let Some(location) = reg.location_of(path) {
+                due.entry(location.clone()).or_insert_with(|| Instant::now() + DEBOUNCE);
             }
         }
         let gone = matches!(
@@ -252,34 +273,34 @@ impl Hub {
             if !dead.contains(&old) {
                 self.unwatch_path(&mut reg, &old);
             }
-            let now_watched = self.watch_nearest(&mut reg, &folder);
+            let now_watched = self.watch_nearest(&mut reg, &folder).unwrap_or_else(|e| {
+                log::warn!("{e}; changes to the caches in {} are not seen for now", folder.display());
+                PathBuf::new() // watches nothing; unwatch_path ignores it
+            });
             log::debug!("watching {} for {}", now_watched.display(), folder.display());
             reg.folders.insert(folder.clone(), now_watched);
             // The folder went away or came back: its caches may have changed with it.
-            for loc in reg.targets.keys().filter(|l| crate::sys::parent_dir(l) == folder) {
-                due.entry(loc.clone()).or_insert_with(|| Instant::now() + DEBOUNCE);
+            let locations: Vec<PathBuf> =
+                reg.targets.keys().filter(|l| crate::sys::parent_dir(l) == folder).cloned().collect();
+            for loc in locations {
+                reg.add_alias(&loc);
+                due.entry(loc).or_insert_with(|| Instant::now() + DEBOUNCE);
             }
         }
     }
 
-    /// Watches `folder` or its nearest existing parent, retrying while
-    /// folders vanish under us; the root always exists.
-    fn watch_nearest(&self, reg: &mut Registry, folder: &Path) -> PathBuf {
-        let mut last_error = None;
-        for _ in 0..8 {
+    /// Watches `folder`, or its nearest existing parent while it is missing,
+    /// looking again when the candidate vanishes under us.
+    fn watch_nearest(&self, reg: &mut Registry, folder: &Path) -> Result<PathBuf> {
+        let mut tries = 0;
+        loop {
             let candidate = nearest_existing(folder);
             match self.watch_path(reg, &candidate) {
-                Ok(()) => return candidate,
-                Err(e) => last_error = Some(e),
+                Ok(()) => return Ok(candidate),
+                Err(_) if tries < 8 && !candidate.is_dir() => tries += 1,
+                Err(e) => return Err(e),
             }
         }
-        if let Some(e) = last_error {
-            log::warn!(
-                "{e}; changes to the caches in {} are not seen until it is re-created",
-                folder.display()
-            );
-        }
-        nearest_existing(folder)
     }
 
     /// The live caches stored at `location`.

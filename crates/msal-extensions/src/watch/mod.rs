@@ -39,9 +39,11 @@
 //! - **It survives the folder being deleted** (reported as
 //!   [`CacheEvent::Cleared`]): the watcher falls back to the nearest existing
 //!   parent folder and returns to the cache's folder when it is recreated.
-//! - **Failures are retried.** A reload that fails (the lock stays held past
-//!   the cache's lock timeout, the Secret Service is gone) is logged and tried
-//!   again after 1 s, doubling up to 30 s, so no change is lost, only late.
+//! - **Failures are retried.** A reload that fails (the lock stays held for
+//!   more than 2 s, the Secret Service is gone) is logged and tried again
+//!   after 1 s, doubling up to 30 s, so no change is lost, only late; the
+//!   short lock wait keeps one busy cache from holding up the events of the
+//!   others (reloads run one at a time on the one watcher thread).
 //!
 //! # Examples
 //! ```
@@ -96,6 +98,10 @@ use crate::PersistedTokenCache;
 /// attribute change, lockfile) into one reload, short enough to stay well
 /// inside a person's notion of "at once".
 pub const DEBOUNCE: Duration = Duration::from_millis(5);
+
+/// The longest the watcher waits for a cache's cross-process lock before it
+/// moves on to other caches and tries again later (1 s, doubling to 30 s).
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// Options of a subscription.
 ///
