@@ -8,16 +8,20 @@ use crate::cache::TokenCache;
 /// An account as change events describe it: identifiers and names only,
 /// never a token.
 ///
-/// An account is identified by `home_account_id` **and** `environment`
+/// An account is identified by `home_account_id` **and** its cloud
 /// (compared case-insensitively, like MSAL's cache keys): the same person
-/// signed in to the public cloud and to a sovereign cloud is two accounts.
+/// signed in to the public cloud and to a sovereign cloud is two accounts,
+/// while the host aliases of one cloud (`login.microsoftonline.com`,
+/// `login.windows.net`...; see [`environment_aliases`](crate::cache::environment_aliases))
+/// are one.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct AccountSummary {
     /// `uid.utid`: the account across tenants of one cloud.
     pub home_account_id: String,
-    /// The authority host, e.g. `login.microsoftonline.com` or
-    /// `login.microsoftonline.us`.
+    /// The authority host as the cache stores it, e.g.
+    /// `login.microsoftonline.com` or `login.microsoftonline.us` (of several
+    /// aliases of one cloud, the first in sort order).
     pub environment: String,
     /// The sign-in name, e.g. `ada@contoso.com`, when the cache records one.
     pub username: Option<String>,
@@ -78,7 +82,7 @@ impl CacheEvent {
 }
 
 /// The accounts of one version of the cache, keyed by (home account id,
-/// environment) in lowercase, and whether the cache held anything at all.
+/// cloud) in lowercase, and whether the cache held anything at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Snapshot {
     accounts: BTreeMap<(String, String), AccountSummary>,
@@ -92,13 +96,16 @@ impl Snapshot {
         for a in cache.accounts() {
             let hid = a.home_account_id.clone().unwrap_or_default();
             let env = a.environment.clone().unwrap_or_default();
-            let key = (hid.to_lowercase(), env.to_lowercase());
-            let entry = accounts.entry(key).or_insert_with(|| AccountSummary {
+            let cloud = crate::cache::environment_aliases(&env)[0].to_lowercase();
+            let entry = accounts.entry((hid.to_lowercase(), cloud)).or_insert_with(|| AccountSummary {
                 home_account_id: hid,
-                environment: env,
+                environment: env.clone(),
                 username: None,
                 realms: Vec::new(),
             });
+            if env < entry.environment {
+                entry.environment = env;
+            }
             // Tenant profiles of one account carry the same username; keep
             // the smallest so the summary does not depend on entry order.
             if let Some(u) = &a.username
@@ -131,7 +138,10 @@ impl Snapshot {
             .map(|(_, a)| CacheEvent::AccountRemoved(a.clone()));
         let added_or_changed = next.accounts.iter().filter_map(|(k, a)| match self.accounts.get(k) {
             None => Some(CacheEvent::AccountAdded(a.clone())),
-            Some(old) if old != a => Some(CacheEvent::AccountChanged(a.clone())),
+            // Which alias of the cloud an entry is stored under is no change.
+            Some(old) if (&old.username, &old.realms) != (&a.username, &a.realms) => {
+                Some(CacheEvent::AccountChanged(a.clone()))
+            }
             Some(_) => None,
         });
         removed.chain(added_or_changed).collect()
@@ -189,6 +199,16 @@ mod tests {
             cache(&[("u.t", PUB, "t", "ada@contoso.com"), ("u.t", US, "t", "ada@contoso.com")], false);
         assert_eq!(diff(&before, &after), [("account-added", vec![format!("u.t@{US}")])]);
         assert_eq!(diff(&after, &before), [("account-removed", vec![format!("u.t@{US}")])]);
+    }
+
+    #[test]
+    fn aliases_of_one_cloud_are_one_account() {
+        let public = cache(&[("u.t", PUB, "t", "ada")], false);
+        let alias = cache(&[("u.t", "login.windows.net", "t", "ada")], false);
+        let both = cache(&[("u.t", PUB, "t", "ada"), ("u.t", "login.windows.net", "t", "ada")], false);
+        assert!(diff(&public, &alias).is_empty(), "moving to another alias is no change");
+        assert!(diff(&public, &both).is_empty());
+        assert_eq!(Snapshot::of(&both).accounts().count(), 1);
     }
 
     #[test]
