@@ -26,10 +26,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use crate::cache::{AccessToken, AccessTokenQuery, Account, RefreshToken, TokenCache, TokenResponse};
+use crate::cache::{
+    AccessToken, AccessTokenQuery, Account, RefreshToken, TokenCache, TokenResponse, WriteConvention,
+};
 use crate::error::{Error, Result};
 use crate::lock::LockOptions;
 use crate::persistence::{ChangeToken, Persistence};
+
+// Change notification: subscribers and their hook (a no-op without the `watch` feature).
+mod watch;
 
 /// What to do when the stored cache stays unreadable (not JSON, wrong
 /// structure) even when re-read under the lock.
@@ -85,10 +90,13 @@ pub struct PersistedTokenCache<P: Persistence> {
     lock_options: LockOptions,
     on_corrupt: OnCorrupt,
     pretty: bool,
+    convention: WriteConvention,
     state: RwLock<State>,
     /// The version of the store last copied aside, so that threads meeting
     /// the same corrupt content one after another keep a single copy.
     quarantined: std::sync::Mutex<Option<ChangeToken>>,
+    /// Subscribers of [`watch`](Self::watch) (feature `watch`).
+    observers: watch::Observers,
 }
 
 impl<P: Persistence> PersistedTokenCache<P> {
@@ -100,8 +108,10 @@ impl<P: Persistence> PersistedTokenCache<P> {
             lock_options: LockOptions::default(),
             on_corrupt: OnCorrupt::default(),
             pretty: false,
+            convention: WriteConvention::default(),
             state: RwLock::new(State::default()),
             quarantined: std::sync::Mutex::new(None),
+            observers: Default::default(),
         }
     }
 
@@ -121,6 +131,15 @@ impl<P: Persistence> PersistedTokenCache<P> {
     /// like MSAL .NET (`false`, the default: smaller and faster). Every SDK reads both.
     pub fn pretty(mut self, pretty: bool) -> Self {
         self.pretty = pretty;
+        self
+    }
+
+    /// How writes settle what the MSAL libraries disagree on (see
+    /// [`WriteConvention`]; default [`WriteConvention::Mirror`]: as the cache
+    /// already holds). For a Microsoft tool's cache, the tool's library:
+    /// [`WriteConvention::for_preset`].
+    pub fn write_convention(mut self, convention: WriteConvention) -> Self {
+        self.convention = convention;
         self
     }
 
@@ -192,10 +211,15 @@ impl<P: Persistence> PersistedTokenCache<P> {
         if st.seen != Some(token) {
             st.cache = if token.is_absent() { TokenCache::new() } else { self.load_locked()? };
         }
+        st.cache.set_write_convention(self.convention);
+        // Watch hook: what others wrote is reported as theirs, then our change as ours.
+        self.observers.observe(&st.cache, token, watch::Origin::Peer);
         let r = f(&mut st.cache)?;
         let text = if self.pretty { st.cache.serialize_pretty() } else { st.cache.serialize() };
         self.persistence.save(&text)?;
-        st.seen = Some(self.persistence.change_token()?);
+        let saved = self.persistence.change_token()?;
+        st.seen = Some(saved);
+        self.observers.observe(&st.cache, saved, watch::Origin::Own);
         Ok(r)
     }
 
@@ -382,6 +406,7 @@ impl<P: Persistence> std::fmt::Debug for PersistedTokenCache<P> {
             .field("persistence", &self.persistence)
             .field("on_corrupt", &self.on_corrupt)
             .field("pretty", &self.pretty)
+            .field("convention", &self.convention)
             .finish_non_exhaustive()
     }
 }
