@@ -21,24 +21,9 @@ pub const AZURE_US_GOVERNMENT: &str = "login.microsoftonline.us";
 /// The cloud operated by 21Vianet in China.
 pub const AZURE_CHINA: &str = "login.partner.microsoftonline.cn";
 
-/// Groups of host names that are one Entra ID cloud: tokens stored under any
-/// of them are valid for all (what instance discovery answers for them,
-/// built in so that no request is needed).
-const ALIAS_GROUPS: &[&[&str]] = &[
-    &["login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"],
-    &["login.partner.microsoftonline.cn", "login.chinacloudapi.cn"],
-    &["login.microsoftonline.us", "login.usgovcloudapi.net"],
-    &["login-us.microsoftonline.com"],
-    &["login.microsoftonline.de"],
-    &["login.sovcloud-identity.fr"],
-    &["login.sovcloud-identity.de"],
-    &["login.sovcloud-identity.sg"],
-];
-
 /// `true` when `host` (without port) is one of Microsoft's Entra ID hosts.
 pub fn is_known_entra_host(host: &str) -> bool {
-    let host = host.to_ascii_lowercase();
-    ALIAS_GROUPS.iter().any(|g| g.contains(&host.as_str()))
+    msal_extensions::cache::is_microsoft_cloud_host(host)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,9 +166,8 @@ impl Authority {
     pub fn environment_aliases(&self) -> Vec<&str> {
         let own = self.environment();
         let mut v = vec![own];
-        if let Some(g) = ALIAS_GROUPS.iter().find(|g| g.contains(&own)) {
-            v.extend(g.iter().copied().filter(|h| *h != own));
-        }
+        let others = msal_extensions::cache::environment_aliases(own).into_iter();
+        v.extend(others.filter(|h| !h.eq_ignore_ascii_case(own)));
         v
     }
 

@@ -220,30 +220,28 @@ impl<P: Persistence> Core<P> {
     fn cached(&self, account: Option<&Account>, scopes: &[&str]) -> Result<Option<Cached>> {
         let realm = self.realm();
         let now = now();
-        for env in self.authority.environment_aliases() {
-            let mut q = AccessTokenQuery::new(&self.client_id, scopes.iter().copied())
-                .environment(env)
-                .realm(&realm)
-                .clock_skew(EXPIRY_MARGIN)
-                .at_time(now);
-            if let Some(a) = account {
-                q = q.account(&a.home_account_id);
-            }
-            let Some(at) = self.cache.access_token(&q)? else { continue };
-            let result = AuthenticationResult {
-                access_token: at.secret.clone().unwrap_or_else(|| msal_extensions::Secret::new("")),
-                token_type: at.token_type.clone().unwrap_or_else(|| "Bearer".into()),
-                expires_on: at.expires_on.unwrap_or(0),
-                refresh_on: at.refresh_on,
-                scopes: at.target.as_deref().unwrap_or("").split_whitespace().map(str::to_owned).collect(),
-                tenant_id: at.realm.clone(),
-                account: account.cloned(),
-                source: TokenSource::Cache,
-            };
-            let aging = at.refresh_on.is_some_and(|r| r <= now);
-            return Ok(Some(if aging { Cached::Aging(result) } else { Cached::Fresh(result) }));
+        // The storage crate matches the environment's aliases (the same cloud under another host).
+        let mut q = AccessTokenQuery::new(&self.client_id, scopes.iter().copied())
+            .environment(self.authority.environment())
+            .realm(&realm)
+            .clock_skew(EXPIRY_MARGIN)
+            .at_time(now);
+        if let Some(a) = account {
+            q = q.account(&a.home_account_id);
         }
-        Ok(None)
+        let Some(at) = self.cache.access_token(&q)? else { return Ok(None) };
+        let result = AuthenticationResult {
+            access_token: at.secret.clone().unwrap_or_else(|| msal_extensions::Secret::new("")),
+            token_type: at.token_type.clone().unwrap_or_else(|| "Bearer".into()),
+            expires_on: at.expires_on.unwrap_or(0),
+            refresh_on: at.refresh_on,
+            scopes: at.target.as_deref().unwrap_or("").split_whitespace().map(str::to_owned).collect(),
+            tenant_id: at.realm.clone(),
+            account: account.cloned(),
+            source: TokenSource::Cache,
+        };
+        let aging = at.refresh_on.is_some_and(|r| r <= now);
+        Ok(Some(if aging { Cached::Aging(result) } else { Cached::Fresh(result) }))
     }
 
     // ---- silent ---------------------------------------------------------
