@@ -86,6 +86,43 @@ pub trait Persistence: Send + Sync + fmt::Debug {
     }
 }
 
+/// A boxed persistence is a persistence, so a backend chosen at run time
+/// (`ResolvedPreset::open`) can back a `PersistedTokenCache<Box<dyn Persistence>>`.
+// The issue-10 store work adds the same forwarding (for `Box`, `Arc`, `&`);
+// when both are merged, keep that one.
+impl<P: Persistence + ?Sized> Persistence for Box<P> {
+    fn save_bytes(&self, content: &[u8]) -> Result<()> {
+        (**self).save_bytes(content)
+    }
+    fn load_bytes(&self) -> Result<Vec<u8>> {
+        (**self).load_bytes()
+    }
+    fn change_token(&self) -> Result<ChangeToken> {
+        (**self).change_token()
+    }
+    fn location(&self) -> &Path {
+        (**self).location()
+    }
+    fn is_encrypted(&self) -> bool {
+        (**self).is_encrypted()
+    }
+    fn backend_name(&self) -> &'static str {
+        (**self).backend_name()
+    }
+    fn save(&self, content: &str) -> Result<()> {
+        (**self).save(content)
+    }
+    fn load(&self) -> Result<String> {
+        (**self).load()
+    }
+    fn time_last_modified(&self) -> Result<SystemTime> {
+        (**self).time_last_modified()
+    }
+    fn lock_path(&self) -> std::path::PathBuf {
+        (**self).lock_path()
+    }
+}
+
 /// A cheap fingerprint of a stored cache: modification time in nanoseconds,
 /// size, and file identity.
 ///
