@@ -71,6 +71,7 @@
 //! ```
 
 mod authority;
+pub mod azure_cli;
 mod clients;
 mod core;
 mod credential;
