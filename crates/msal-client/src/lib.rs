@@ -72,6 +72,8 @@
 
 mod authority;
 pub mod azure_cli;
+#[cfg(feature = "azure-core")]
+pub mod azure_sdk;
 mod clients;
 mod core;
 mod credential;

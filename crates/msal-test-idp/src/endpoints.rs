@@ -79,6 +79,7 @@ pub(crate) fn handle(state: &Arc<Mutex<State>>, req: &Request) -> Response {
         ("POST", [_, "oauth2", "v2.0", "devicecode"]) => device_code(state, req),
         ("GET", [_, "oauth2", "v2.0", "authorize"]) => authorize(state, req),
         ("GET", ["device"]) => approve_device(state, req),
+        ("GET", ["resource"]) => protected_resource(state, req),
         _ => Response::text(404, "not found"),
     }
 }
@@ -305,6 +306,19 @@ fn device_code(state: &Arc<Mutex<State>>, req: &Request) -> Response {
             "message": format!("To sign in, use a web browser to open the page {uri} and enter the code {user_code} to authenticate."),
         }),
     )
+}
+
+/// An API protected by the IdP's access tokens: 200 for a token it issued,
+/// 401 with a `WWW-Authenticate: Bearer` challenge otherwise.
+fn protected_resource(state: &Arc<Mutex<State>>, req: &Request) -> Response {
+    let mut s = lock(state);
+    s.count("resource");
+    let token = req.authorization.as_deref().and_then(|h| h.strip_prefix("Bearer "));
+    match token {
+        Some(t) if s.issued_access_tokens.iter().any(|i| i == t) => Response::json(200, json!({"ok": true})),
+        _ => Response::json(401, json!({"error": "invalid_token"}))
+            .header("WWW-Authenticate", "Bearer error=\"invalid_token\""),
+    }
 }
 
 fn approve_device(state: &Arc<Mutex<State>>, req: &Request) -> Response {
