@@ -4,8 +4,9 @@
 //!
 //! Every command works on `--cache PATH` (a plaintext file, or with
 //! `--backend secret-service` the signal file of a Secret Service item) or on
-//! `--preset NAME` (a Microsoft tool's cache). Secrets are never printed:
-//! tokens are shown by a short fingerprint (`sha256:` + 8 hex digits) at most.
+//! `--preset NAME` (a Microsoft tool's cache). Secrets are never printed, but
+//! for the access token `token` prints on purpose: elsewhere tokens are shown
+//! by a short fingerprint (`sha256:` + 8 hex digits) at most.
 //!
 //! Environment: `MSAL_CACHE_NOW=<unix seconds>` pins "now" for the
 //! relative times ("in 42 min", "expired") so output can be compared
@@ -19,8 +20,10 @@
 mod demo;
 mod doctor;
 mod edit;
+mod login;
 mod output;
 mod source;
+mod token;
 mod view;
 
 use std::io::{self, Write};
@@ -63,6 +66,10 @@ enum Command {
     Import(edit::ImportArgs),
     /// Several processes add tokens to one shared cache at once; then every token is listed and checked.
     Demo(demo::DemoArgs),
+    /// Print an access token (--json: what `az account get-access-token -o json` prints), renewed silently if expired.
+    Token(token::TokenArgs),
+    /// Sign a user in with a device code or the browser and save the tokens in the cache.
+    Login(login::LoginArgs),
     /// One demo process (started by `demo`).
     #[command(hide = true)]
     DemoWorker(demo::WorkerArgs),
@@ -114,6 +121,8 @@ fn run(command: Command, out: &mut impl Write) -> BoxResult<Outcome> {
         Command::Import(a) => edit::import(&a, out),
         Command::Demo(a) => demo::run(&a, out),
         Command::DemoWorker(a) => demo::worker(&a),
+        Command::Token(a) => token::run(&a, out),
+        Command::Login(a) => login::run(&a, out),
     }
 }
 

@@ -423,6 +423,14 @@ impl AzureCliToken {
     }
 }
 
+/// The `expiresOn` text Azure CLI prints for an expiry of `expires_on` unix
+/// seconds: local time as `%Y-%m-%d %H:%M:%S.%f` (what
+/// [`AzureCliToken::expires_on_local`] gives), for tools printing Azure
+/// CLI's JSON for tokens from other caches.
+pub fn expires_on_text(expires_on: i64) -> String {
+    local_time(expires_on)
+}
+
 /// Unix seconds as local time, `%Y-%m-%d %H:%M:%S.000000`, through the C
 /// library's `localtime_r`/`localtime_s` as Python's `datetime.fromtimestamp`
 /// (so `TZ` is honoured the same way). UTC if the C library refuses.
