@@ -63,9 +63,14 @@ impl Az {
     /// `az ARGS` with this folder and the test CA.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.py);
-        c.args(["-m", "azure.cli"])
-            .args(args)
-            .env("AZURE_CONFIG_DIR", &self.dir)
+        c.args(["-m", "azure.cli"]).args(args);
+        self.configure(&mut c);
+        c
+    }
+
+    /// Gives `c` this folder, the test CA and the offline settings.
+    pub fn configure(&self, c: &mut Command) {
+        c.env("AZURE_CONFIG_DIR", &self.dir)
             .env("REQUESTS_CA_BUNDLE", &self.ca)
             .env("AZURE_CORE_INSTANCE_DISCOVERY", "false")
             .env("AZURE_CORE_COLLECT_TELEMETRY", "false")
@@ -73,7 +78,6 @@ impl Az {
             .env("AZURE_CORE_LOGIN_EXPERIENCE_V2", "false")
             .env_remove("AZURE_CLOUD_NAME")
             .stdin(Stdio::null());
-        c
     }
 
     /// Runs `az ARGS`, panicking with its output when it fails or hangs.
