@@ -20,9 +20,11 @@
 mod demo;
 mod doctor;
 mod edit;
+#[cfg(feature = "acquire")]
 mod login;
 mod output;
 mod source;
+#[cfg(feature = "acquire")]
 mod token;
 mod view;
 
@@ -67,8 +69,10 @@ enum Command {
     /// Several processes add tokens to one shared cache at once; then every token is listed and checked.
     Demo(demo::DemoArgs),
     /// Print an access token (--json: what `az account get-access-token -o json` prints), renewed silently if expired.
+    #[cfg(feature = "acquire")]
     Token(token::TokenArgs),
     /// Sign a user in with a device code or the browser and save the tokens in the cache.
+    #[cfg(feature = "acquire")]
     Login(login::LoginArgs),
     /// One demo process (started by `demo`).
     #[command(hide = true)]
@@ -121,7 +125,9 @@ fn run(command: Command, out: &mut impl Write) -> BoxResult<Outcome> {
         Command::Import(a) => edit::import(&a, out),
         Command::Demo(a) => demo::run(&a, out),
         Command::DemoWorker(a) => demo::worker(&a),
+        #[cfg(feature = "acquire")]
         Command::Token(a) => token::run(&a, out),
+        #[cfg(feature = "acquire")]
         Command::Login(a) => login::run(&a, out),
     }
 }
