@@ -180,7 +180,8 @@ mod unix {
         );
         assert_eq!(idp.count("token"), 0, "a command renewed the token: {:?}", idp.counts());
         println!(
-            "# requests at the IdP while measuring: {:?} (none: every command read the cache)",
+            "# requests at the IdP while measuring: {:?} (no token request: every command read the cache; \
+             the one discovery GET is MSAL Python's warm-up run filling its HTTP cache)",
             idp.counts()
         );
         let r = |s: &Stats| s.wall_median / ours.wall_median;
