@@ -433,9 +433,13 @@ pub fn expires_on_text(expires_on: i64) -> String {
 
 /// Unix seconds as local time, `%Y-%m-%d %H:%M:%S.000000`, through the C
 /// library's `localtime_r`/`localtime_s` as Python's `datetime.fromtimestamp`
-/// (so `TZ` is honoured the same way). UTC if the C library refuses.
+/// (so `TZ` is honoured the same way). A time outside 1970–2999 (only a
+/// damaged cache holds one) is clamped into it: Windows' `localtime_s`
+/// takes no more, and Python would raise where this prints.
 fn local_time(epoch: i64) -> String {
-    let (y, mo, d, h, mi, s) = local_fields(epoch).unwrap_or_else(|| utc_fields(epoch));
+    /// 2999-12-31 23:59:59 UTC.
+    const LATEST: i64 = 32_503_679_999;
+    let (y, mo, d, h, mi, s) = local_fields(epoch.clamp(0, LATEST)).unwrap_or((1970, 1, 1, 0, 0, 0));
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.000000")
 }
 
@@ -482,21 +486,6 @@ fn tm_fields(year: i32, mon: i32, mday: i32, hour: i32, min: i32, sec: i32) -> F
     (i64::from(year) + 1900, u(mon + 1), u(mday), u(hour), u(min), u(sec))
 }
 
-/// Civil date from unix seconds in UTC (Howard Hinnant's `civil_from_days`).
-fn utc_fields(epoch: i64) -> Fields {
-    let (days, secs) = (epoch.div_euclid(86_400), epoch.rem_euclid(86_400) as u32);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, secs / 3600, secs % 3600 / 60, secs % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,10 +525,12 @@ mod tests {
     }
 
     #[test]
-    fn utc_civil_dates() {
-        assert_eq!(utc_fields(0), (1970, 1, 1, 0, 0, 0));
-        assert_eq!(utc_fields(951_782_400), (2000, 2, 29, 0, 0, 0));
-        assert_eq!(utc_fields(1_767_225_599), (2025, 12, 31, 23, 59, 59));
-        assert!(local_time(i64::MAX).ends_with(".000000"), "out of the C library's range: UTC, no panic");
+    fn local_time_is_well_formed_for_any_value() {
+        for t in [0, 1_795_983_135, -5, i64::MIN, i64::MAX] {
+            let text = local_time(t);
+            assert_eq!(text.len(), "2026-11-29 20:12:15.000000".len(), "{t}: {text}");
+            assert!(text.ends_with(".000000"));
+        }
+        assert_eq!(local_time(i64::MAX), local_time(32_503_679_999), "clamped");
     }
 }
