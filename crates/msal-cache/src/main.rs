@@ -6,6 +6,9 @@
 //! `--backend secret-service` the signal file of a Secret Service item) or on
 //! `--preset NAME` (a Microsoft tool's cache). Secrets are never printed:
 //! tokens are shown by a short fingerprint (`sha256:` + 8 hex digits) at most.
+//! Terminal control characters in anything printed (cache content, file
+//! names, errors) are shown escaped (`\x1b`), and the commands suggested in
+//! messages are quoted for the shell so they can be pasted as they are.
 //!
 //! Environment: `MSAL_CACHE_NOW=<unix seconds>` pins "now" for the
 //! relative times ("in 42 min", "expired") so output can be compared
@@ -20,6 +23,7 @@ mod demo;
 mod doctor;
 mod edit;
 mod output;
+mod sink;
 mod source;
 mod view;
 
@@ -55,7 +59,13 @@ enum Command {
     Clear(edit::ClearArgs),
     /// Remove the lockfile if, and only if, it is provably stale (its process is gone).
     UnlockStale(source::SourceArgs),
-    /// Copy the cache to the encrypted store or to a plaintext file, under the lock, verified, with a backup.
+    /// Move the cache to the encrypted store or to a plaintext file (the source is emptied; a backup is kept).
+    ///
+    /// Under the lock: the content is copied to the destination and read back to verify it, the
+    /// original content is saved as a backup file beside the cache (`<cache>.backup-<time>`,
+    /// 0600; its path is printed), and only then is the source retired: a plaintext file is
+    /// emptied (it stays as the signal file), a Secret Service item is deleted. On any failure
+    /// the source is left as it was.
     Migrate(edit::MigrateArgs),
     /// Print the cache as JSON, secrets redacted unless --include-secrets.
     Export(edit::ExportArgs),
@@ -85,7 +95,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Problem) => ExitCode::from(1),
         Err(e) => {
-            let _ = writeln!(io::stderr(), "msal-cache: {}", error_chain(e.as_ref()));
+            let _ = writeln!(io::stderr(), "msal-cache: {}", output::clean(&error_chain(e.as_ref())));
             ExitCode::from(2)
         }
     }
@@ -94,7 +104,8 @@ fn main() -> ExitCode {
 fn try_main() -> BoxResult<Outcome> {
     let cli = Cli::parse();
     let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
+    // Whatever a command prints passes the terminal-safety backstop.
+    let mut out = output::Escaping::new(io::BufWriter::new(stdout.lock()));
     let outcome = run(cli.command, &mut out)?;
     out.flush()?;
     Ok(outcome)

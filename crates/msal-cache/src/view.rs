@@ -1,5 +1,7 @@
 //! `accounts` and `tokens`: what a cache holds, as a table or as JSON.
 //! Secrets are never printed; a token is identified by its fingerprint.
+//! Rows hold the cache's text as it is: the table escapes terminal controls
+//! cell by cell, and JSON output keeps the exact value (escaped as JSON).
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
@@ -8,7 +10,7 @@ use clap::Args;
 use msal_extensions::{Secret, TokenCache};
 use serde_json::{Value, json};
 
-use crate::output::{clean, fingerprint, now, relative, table, utc};
+use crate::output::{fingerprint, now, relative, table, utc};
 use crate::source::{self, SourceArgs};
 use crate::{BoxResult, Outcome};
 
@@ -46,7 +48,7 @@ pub struct TokenRow {
 }
 
 fn s(v: &Option<String>) -> String {
-    clean(v.as_deref().unwrap_or(""))
+    v.as_deref().unwrap_or("").to_owned()
 }
 
 fn fp(secret: &Option<Secret>) -> String {
@@ -68,7 +70,7 @@ pub fn account_rows(c: &TokenCache) -> Vec<AccountRow> {
             let key = (h.to_ascii_lowercase(), env.unwrap_or("").to_ascii_lowercase());
             let set = clients.entry(key).or_default();
             if !set.contains(c) {
-                set.insert(clean(c));
+                set.insert(c.to_owned());
             }
         }
     };
@@ -101,8 +103,7 @@ fn account_label(c: &TokenCache, hai: &Option<String>) -> String {
     let Some(id) = hai.as_deref().filter(|h| !h.is_empty()) else { return "(app)".into() };
     c.accounts_of(id)
         .find_map(|a| a.username.clone().filter(|u| !u.is_empty()))
-        .map(|u| clean(&u))
-        .unwrap_or_else(|| clean(id))
+        .unwrap_or_else(|| id.to_owned())
 }
 
 /// Every access, refresh and id token.
