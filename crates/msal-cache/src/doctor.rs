@@ -2,15 +2,15 @@
 //! cache, each finding with the fix. Exit 1 when any finding is a problem.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use msal_extensions::lock::{self, LockState};
 use msal_extensions::{SecretServicePersistence, TokenCache};
 use serde_json::json;
 
-use crate::output::{clean, now};
-use crate::source::{Backend, Source, SourceArgs};
+use crate::output::{clean, now, shell_quote, shown};
+use crate::source::{self, Backend, Source, SourceArgs};
 use crate::{BoxResult, Outcome};
 
 /// Options of `doctor`.
@@ -63,7 +63,7 @@ fn finding(level: Level, topic: &'static str, message: String, fix: Option<Strin
 /// `msal-cache doctor`.
 pub fn run(args: &DoctorArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let src = args.source.resolve()?;
-    let findings = examine(&src, &args.source, !args.no_secret_store);
+    let findings = examine(&src, !args.no_secret_store);
     if args.json {
         write_json(out, &src, &findings)?;
     } else {
@@ -74,13 +74,14 @@ pub fn run(args: &DoctorArgs, out: &mut impl Write) -> BoxResult<Outcome> {
 }
 
 /// Runs every check.
-pub fn examine(src: &Source, args: &SourceArgs, check_store: bool) -> Vec<Finding> {
+pub fn examine(src: &Source, check_store: bool) -> Vec<Finding> {
     let mut f = Vec::new();
-    let hint = cli_source(args);
-    f.push(backend_finding(src, &hint));
+    let hint = &src.hint;
+    f.push(backend_finding(src, hint));
     f.extend(file_findings(&src.location, src.backend));
-    f.push(lock_finding(&src.lock_path(), &hint));
-    f.push(content_finding(src, &hint));
+    f.push(folder_finding(&src.location));
+    f.push(lock_finding(&src.lock_path(), hint));
+    f.push(content_finding(src, hint));
     f.extend(leftover_finding(&src.location));
     if check_store && cfg!(target_os = "linux") {
         f.push(store_finding(src));
@@ -88,39 +89,55 @@ pub fn examine(src: &Source, args: &SourceArgs, check_store: bool) -> Vec<Findin
     f
 }
 
-/// How to name this cache again on a command line, for the fixes.
-fn cli_source(args: &SourceArgs) -> String {
-    match (&args.cache, args.preset) {
-        (Some(p), _) => format!("--cache {}", p.display()),
-        (None, Some(p)) => format!("--preset {p}"),
-        _ => String::new(),
-    }
+fn q(p: &Path) -> String {
+    shell_quote(p.as_os_str())
 }
 
 fn backend_finding(src: &Source, hint: &str) -> Finding {
-    match src.backend {
-        Backend::File => finding(
+    match (src.backend, src.plaintext_owner()) {
+        (Backend::File, Some(owner)) => finding(
+            Level::Ok,
+            "backend",
+            format!(
+                "plaintext file, as {tool} keeps it on this platform: {tool} reads no encrypted store, so \
+                 moving the cache there would sign it out; the file's 0600 mode is its protection",
+                tool = source::tool_name(owner)
+            ),
+            None,
+        ),
+        (Backend::File, None) => finding(
             Level::Warn,
             "backend",
             "plaintext file: the tokens are not encrypted, only protected by the file's permissions".into(),
             Some(format!(
-                "encrypt it with `msal-cache migrate --to encrypted {hint}` where a Secret Service runs"
+                "encrypt it with `msal-cache migrate --to encrypted {hint}` where a Secret Service runs \
+                 (only if every program using this cache reads the encrypted store too)"
             )),
         ),
-        Backend::SecretService => {
+        (Backend::SecretService, _) => {
             finding(Level::Ok, "backend", "Secret Service item (encrypted at rest)".into(), None)
         }
     }
 }
 
+/// What the file at the cache location is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// It holds the tokens (plaintext backend).
+    Cache,
+    /// It only tells peers the encrypted item changed (empty, or `{}` as Node writes).
+    Signal,
+}
+
 fn file_findings(path: &Path, backend: Backend) -> Vec<Finding> {
-    let what = if backend == Backend::File { "cache file" } else { "signal file" };
+    let role = if backend == Backend::File { Role::Cache } else { Role::Signal };
+    let what = if role == Role::Cache { "cache file" } else { "signal file" };
     match std::fs::metadata(path) {
         Ok(meta) => {
-            let mut v = permission_findings(path, &meta, what);
+            let mut v = permission_findings(path, &meta, role);
             // Node writes `{}` into signal files and .NET leaves them empty; more than
             // that is a plaintext cache written there as a fallback (Azure Identity does).
-            if backend == Backend::SecretService && meta.len() > 2 {
+            if role == Role::Signal && !holds_nothing(path, &meta) {
                 v.push(finding(
                     Level::Warn,
                     "file",
@@ -128,85 +145,220 @@ fn file_findings(path: &Path, backend: Backend) -> Vec<Finding> {
                         "the signal file holds {} bytes: probably a plaintext cache written as a fallback",
                         meta.len()
                     ),
-                    Some(
-                        "inspect it with --backend file; move it into the store with \
-                         `msal-cache migrate --to encrypted --backend file`, or delete it"
-                            .into(),
-                    ),
+                    Some(format!(
+                        "inspect it with `msal-cache tokens --cache {p} --backend file`; move it into the \
+                         store with `msal-cache migrate --to encrypted --cache {p} --backend file`, or delete it",
+                        p = q(path)
+                    )),
                 ));
             }
             v
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![finding(
-            if backend == Backend::File { Level::Warn } else { Level::Ok },
+            if role == Role::Cache { Level::Warn } else { Level::Ok },
             "file",
-            format!("{what} {} does not exist", path.display()),
-            (backend == Backend::File)
+            format!("{what} {} does not exist", shown(path)),
+            (role == Role::Cache)
                 .then(|| "sign in with the tool that uses this cache, or check the path".into()),
         )],
         Err(e) => vec![finding(
             Level::Problem,
             "file",
-            format!("cannot read the metadata of {}: {e}", path.display()),
-            Some("check the folder's permissions".into()),
+            format!("cannot read the metadata of {}: {e}", shown(path)),
+            Some(format!("check the permissions of its folder {}", shown(&parent(path)))),
         )],
     }
 }
 
-#[cfg(unix)]
-fn permission_findings(path: &Path, meta: &std::fs::Metadata, what: &str) -> Vec<Finding> {
-    use std::os::unix::fs::MetadataExt;
-    let mut v = Vec::new();
-    let mode = meta.mode() & 0o777;
-    if mode & 0o077 != 0 {
-        v.push(finding(
-            Level::Problem,
-            "permissions",
-            format!("{what} mode is {mode:04o}: other users can read or change it"),
-            Some(format!("chmod 600 {}", path.display())),
-        ));
-    } else {
-        v.push(finding(Level::Ok, "permissions", format!("{what} mode {mode:04o}"), None));
+/// `true` for a file with no content to protect: empty, or the `{}` that
+/// msal-node writes into its signal files.
+fn holds_nothing(path: &Path, meta: &std::fs::Metadata) -> bool {
+    meta.len() == 0 || (meta.len() <= 2 && std::fs::read(path).is_ok_and(|b| b == b"{}"))
+}
+
+fn parent(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { geteuid() };
-    if meta.uid() != me {
-        v.push(finding(
-            Level::Problem,
-            "owner",
-            format!("{what} is owned by uid {}, not by you (uid {me})", meta.uid()),
-            Some(format!("chown {me} {} (or run as its owner)", path.display())),
-        ));
-    } else {
-        v.push(finding(Level::Ok, "owner", format!("owned by you (uid {me})"), None));
-    }
-    v
 }
 
 #[cfg(unix)]
-unsafe extern "C" {
-    /// POSIX `geteuid` (`uid_t` is 32 bits on every supported Unix).
-    fn geteuid() -> u32;
+fn permission_findings(path: &Path, meta: &std::fs::Metadata, role: Role) -> Vec<Finding> {
+    vec![mode_finding(path, meta, role), owner_finding(path, meta, role)]
+}
+
+/// Judges the mode by what others could do with this file: read tokens
+/// (only when it holds some) or change it (always a problem: a planted
+/// cache is read as a fallback or as tokens).
+#[cfg(unix)]
+fn mode_finding(path: &Path, meta: &std::fs::Metadata, role: Role) -> Finding {
+    use std::os::unix::fs::MetadataExt;
+    let what = if role == Role::Cache { "cache file" } else { "signal file" };
+    let mode = meta.mode() & 0o777;
+    let fix = Some(format!("chmod 600 {}", q(path)));
+    let empty = holds_nothing(path, meta);
+    if mode & 0o022 != 0 {
+        let msg = format!("{what} mode is {mode:04o}: other users can change it (and plant tokens in it)");
+        return finding(Level::Problem, "permissions", msg, fix);
+    }
+    if mode & 0o044 == 0 {
+        return finding(Level::Ok, "permissions", format!("{what} mode {mode:04o}"), None);
+    }
+    match (empty, role) {
+        (false, _) => finding(
+            Level::Problem,
+            "permissions",
+            format!("{what} mode is {mode:04o}: other users can read the tokens in it"),
+            fix,
+        ),
+        (true, Role::Signal) => finding(
+            Level::Ok,
+            "permissions",
+            format!("{what} mode {mode:04o}: it holds nothing to read, and only its owner can change it"),
+            None,
+        ),
+        (true, Role::Cache) => finding(
+            Level::Warn,
+            "permissions",
+            format!(
+                "{what} mode is {mode:04o}: empty now, but MSAL Python and msal-node write in place and keep \
+                 the mode, so the tokens they save would be readable by other users"
+            ),
+            fix,
+        ),
+    }
+}
+
+#[cfg(unix)]
+fn owner_finding(path: &Path, meta: &std::fs::Metadata, role: Role) -> Finding {
+    use std::os::unix::fs::MetadataExt;
+    let what = if role == Role::Cache { "cache file" } else { "signal file" };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let owner = meta.uid();
+    if owner == me {
+        return finding(Level::Ok, "owner", format!("owned by you (uid {me})"), None);
+    }
+    if me == 0 {
+        return finding(
+            Level::Warn,
+            "owner",
+            format!("{what} is owned by uid {owner}; you are root"),
+            Some(format!("run msal-cache as its owner: `sudo -u '#{owner}' msal-cache doctor {}`", q(path))),
+        );
+    }
+    finding(
+        Level::Problem,
+        "owner",
+        format!("{what} is owned by uid {owner}, not by you (uid {me}): you cannot save it"),
+        Some(format!(
+            "run msal-cache as that user; if the file should be yours: `sudo chown {me} {}`",
+            q(path)
+        )),
+    )
 }
 
 #[cfg(not(unix))]
-fn permission_findings(_path: &Path, _meta: &std::fs::Metadata, _what: &str) -> Vec<Finding> {
+fn permission_findings(_path: &Path, _meta: &std::fs::Metadata, _role: Role) -> Vec<Finding> {
     vec![finding(Level::Warn, "permissions", "not checked on this platform".into(), None)]
 }
 
+/// Saves write a temporary file in the cache's folder and rename it, and the
+/// lockfile is created there: a folder we cannot write makes every save fail.
+fn folder_finding(location: &Path) -> Finding {
+    let mut dir = parent(location);
+    // A missing folder is created by the first save, in its nearest existing ancestor.
+    while !dir.exists() {
+        match dir.parent() {
+            Some(up) if !up.as_os_str().is_empty() => dir = up.to_path_buf(),
+            _ => break,
+        }
+    }
+    match writable(&dir) {
+        Ok(()) => finding(Level::Ok, "folder", format!("{} is writable", shown(&dir)), None),
+        Err(e) if is_read_only_fs(&e) => finding(
+            Level::Problem,
+            "folder",
+            format!("{} is on a read-only file system: saves and the lockfile would fail", shown(&dir)),
+            Some("remount it read-write, or give --cache a path on a writable file system".into()),
+        ),
+        Err(e) => finding(
+            Level::Problem,
+            "folder",
+            format!("{} is not writable by you ({e}): saves and the lockfile would fail", shown(&dir)),
+            Some(folder_fix(&dir)),
+        ),
+    }
+}
+
+#[cfg(unix)]
+fn writable(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+    match unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+#[cfg(not(unix))]
+fn writable(dir: &Path) -> std::io::Result<()> {
+    match std::fs::metadata(dir)?.permissions().readonly() {
+        true => Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
+        false => Ok(()),
+    }
+}
+
+fn is_read_only_fs(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::ReadOnlyFilesystem
+}
+
+#[cfg(unix)]
+fn folder_fix(dir: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    match std::fs::metadata(dir).map(|m| m.uid()) {
+        Ok(owner) if owner == me => format!("chmod u+w {}", q(dir)),
+        Ok(owner) => format!(
+            "it belongs to uid {owner}: run msal-cache as that user, or if the folder should be yours: \
+             `sudo chown {me} {}`",
+            q(dir)
+        ),
+        Err(_) => format!("check the permissions of {}", q(dir)),
+    }
+}
+
+#[cfg(not(unix))]
+fn folder_fix(dir: &Path) -> String {
+    format!("clear the read-only attribute: `attrib -r {}`", q(dir))
+}
+
+/// msal-node waits on any existing lockfile until it gives up; Rust clears a dead holder's itself.
+const NODE_ADVICE: &str = "msal-node has no stale-lock recovery and waits on it until it fails, while \
+any msal-cache command or Rust program using msal-extensions clears a dead holder's lockfile by itself \
+in under a millisecond";
+
 fn lock_finding(lockfile: &Path, hint: &str) -> Finding {
+    if let Some(f) = odd_lockfile(lockfile) {
+        return f;
+    }
     let state = match lock::inspect(lockfile) {
         Ok(s) => s,
         Err(e) => {
             return finding(
                 Level::Problem,
                 "lockfile",
-                format!("cannot inspect {}: {e}", lockfile.display()),
-                Some("check its permissions; if it is a symbolic link, remove it".into()),
+                format!("cannot inspect {}: {}", shown(lockfile), crate::error_chain(&e)),
+                Some(format!("check its permissions and its folder's: `ls -ld {}`", q(lockfile))),
             );
         }
     };
     let who = describe_holder(state.holder());
+    let unlock = format!("msal-cache unlock-stale {hint}");
+    let pid = state.holder().and_then(|h| h.pid);
     match state {
         LockState::Absent => finding(Level::Ok, "lockfile", "absent: nobody holds the lock".into(), None),
         LockState::HeldByFlock { .. } => finding(
@@ -219,29 +371,80 @@ fn lock_finding(lockfile: &Path, hint: &str) -> Finding {
             Level::Warn,
             "lockfile",
             format!(
-                "held by {who} (running; an existence-only lock as Node or Python without portalocker take)"
+                "held by {who} (running; an existence-only lock as msal-node or MSAL Python without \
+                 portalocker take)"
             ),
-            Some("wait for it to finish; if it is stuck, stop it, then run `msal-cache unlock-stale`".into()),
+            Some(format!(
+                "wait for it to finish; if it is stuck, stop it{}, then run `{unlock}` ({NODE_ADVICE})",
+                pid.map(|p| format!(" (`kill {p}`)")).unwrap_or_default()
+            )),
         ),
         LockState::StaleDeadPid { .. } => finding(
             Level::Problem,
             "lockfile",
             format!("stale: recorded by {who}, which is no longer running; safe to remove"),
-            Some(format!("msal-cache unlock-stale {hint}")),
+            Some(format!("run `{unlock}` ({NODE_ADVICE})")),
         ),
         LockState::Unidentified { stale: true, .. } => finding(
             Level::Problem,
             "lockfile",
             format!("stale: records no process id and is {who}; safe to remove"),
-            Some(format!("msal-cache unlock-stale {hint}")),
+            Some(format!("run `{unlock}` ({NODE_ADVICE})")),
         ),
         _ => finding(
             Level::Warn,
             "lockfile",
-            format!("being created by a process that has not written its pid yet ({who})"),
-            Some("run doctor again in a few seconds".into()),
+            format!("records no process id yet and is recent ({who}): a process may be writing it"),
+            Some(format!("run doctor again in 10 s; if it stays, `{unlock}`")),
         ),
     }
+}
+
+/// A lockfile path that holds something other than a regular file: every
+/// process taking the lock would fail or wait on it. Looked at without
+/// opening it (opening a FIFO blocks).
+fn odd_lockfile(lockfile: &Path) -> Option<Finding> {
+    let t = std::fs::symlink_metadata(lockfile).ok()?.file_type();
+    if t.is_file() {
+        return None;
+    }
+    let what = match () {
+        _ if t.is_dir() => "a directory",
+        _ if t.is_symlink() => "a symbolic link",
+        _ => special_file_kind(&t),
+    };
+    let fix = if t.is_symlink() {
+        format!("remove the link (not what it points to): `rm {}`", q(lockfile))
+    } else {
+        let mut aside = lockfile.as_os_str().to_owned();
+        aside.push(".not-a-lockfile");
+        format!("move it aside: `mv {} {}`", q(lockfile), shell_quote(&aside))
+    };
+    Some(finding(
+        Level::Problem,
+        "lockfile",
+        format!(
+            "{} is {what}, not a lockfile: every process taking the lock fails or waits on it",
+            shown(lockfile)
+        ),
+        Some(fix),
+    ))
+}
+
+#[cfg(unix)]
+fn special_file_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    match () {
+        _ if t.is_fifo() => "a FIFO (named pipe)",
+        _ if t.is_socket() => "a socket",
+        _ if t.is_char_device() || t.is_block_device() => "a device",
+        _ => "not a regular file",
+    }
+}
+
+#[cfg(not(unix))]
+fn special_file_kind(_t: &std::fs::FileType) -> &'static str {
+    "not a regular file"
 }
 
 fn describe_holder(h: Option<&msal_extensions::LockHolder>) -> String {
@@ -262,7 +465,14 @@ fn describe_holder(h: Option<&msal_extensions::LockHolder>) -> String {
 fn content_finding(src: &Source, hint: &str) -> Finding {
     let p = match src.open() {
         Ok(p) => p,
-        Err(e) => return finding(Level::Problem, "content", format!("cannot open: {e}"), None),
+        Err(e) => {
+            return finding(
+                Level::Problem,
+                "content",
+                format!("cannot open: {}", crate::error_chain(e.as_ref())),
+                None,
+            );
+        }
     };
     let bytes = match p.load_bytes() {
         Ok(b) => b,
@@ -271,7 +481,7 @@ fn content_finding(src: &Source, hint: &str) -> Finding {
                 Level::Warn,
                 "content",
                 "no cache stored yet".into(),
-                Some("sign in first".into()),
+                Some("sign in with the tool that uses this cache first".into()),
             );
         }
         Err(e) => {
@@ -288,39 +498,62 @@ fn content_finding(src: &Source, hint: &str) -> Finding {
         Err(e) => finding(
             Level::Problem,
             "content",
-            format!("not a valid token cache ({} bytes): {e}", bytes.len()),
-            Some(format!(
-                "keep a copy for the record, then `msal-cache clear --yes {hint}` and sign in again \
-                 (programs using msal-extensions for Rust quarantine such a file by themselves)"
-            )),
+            format!("not a valid token cache ({} bytes): {}", bytes.len(), corrupt_reason(&e)),
+            Some(corrupt_fix(src, hint)),
         ),
     }
+}
+
+fn corrupt_reason(e: &msal_extensions::Error) -> String {
+    match e {
+        msal_extensions::Error::Corrupt { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn corrupt_fix(src: &Source, hint: &str) -> String {
+    if src.backend != Backend::File {
+        return format!("`msal-cache clear --yes {hint}`, then sign in again");
+    }
+    let mut aside = src.location.as_os_str().to_owned();
+    aside.push(".corrupt");
+    format!(
+        "keep it for the record and start empty: `mv {} {}`, then sign in again (programs using \
+         msal-extensions for Rust quarantine such a file by themselves)",
+        q(&src.location),
+        shell_quote(&aside)
+    )
 }
 
 /// Copies of the cache kept beside it in plaintext: quarantined corrupt
 /// content (`.corrupt-*`, written by the library) and `migrate` backups.
 fn leftover_finding(location: &Path) -> Option<Finding> {
-    let (dir, name) = (location.parent()?, location.file_name()?.to_str()?);
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-    let mut found: Vec<String> = std::fs::read_dir(dir)
+    let (dir, name) = (parent(location), location.file_name()?.to_str()?);
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
         .ok()?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| {
-            n.strip_prefix(name)
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix(name))
                 .is_some_and(|rest| rest.starts_with(".corrupt-") || rest.starts_with(".backup-"))
         })
+        .map(|e| e.path())
         .collect();
     if found.is_empty() {
         return None;
     }
     found.sort();
+    let names: Vec<String> =
+        found.iter().filter_map(|p| p.file_name()).map(|n| clean(&n.to_string_lossy())).collect();
+    let quoted: Vec<String> = found.iter().map(|p| q(p)).collect();
     Some(finding(
         Level::Warn,
         "copies",
-        format!("{} copies of the cache beside it: {}", found.len(), found.join(", ")),
+        format!("{} copies of the cache beside it in {}: {}", found.len(), shown(&dir), names.join(", ")),
         Some(format!(
-            "they hold tokens in plaintext: delete them from {} once you no longer need them",
-            dir.display()
+            "they hold tokens in plaintext: delete them once you no longer need them: `rm {}`",
+            quoted.join(" ")
         )),
     ))
 }
@@ -372,7 +605,7 @@ fn store_finding(src: &Source) -> Finding {
 
 /// Findings as text, one per line, fixes indented.
 pub fn write_text<W: Write>(out: &mut W, src: &Source, findings: &[Finding]) -> BoxResult<()> {
-    writeln!(out, "cache: {}", src.location.display())?;
+    writeln!(out, "cache: {}", shown(&src.location))?;
     if let Some(p) = &src.preset {
         writeln!(out, "preset: {} ({:?} confidence)", p.preset(), p.preset().confidence())?;
     }

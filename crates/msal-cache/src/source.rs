@@ -12,6 +12,7 @@ use msal_extensions::{
 };
 
 use crate::BoxResult;
+use crate::output::{shell_quote, shown};
 
 /// The backend a cache is read from and written to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -94,6 +95,8 @@ pub struct Source {
     pub secret: SecretSpec,
     pub preset: Option<ResolvedPreset>,
     pub lock_timeout: Duration,
+    /// The options naming this cache again, shell-quoted, for the fixes messages suggest.
+    pub hint: String,
 }
 
 impl SourceArgs {
@@ -128,7 +131,31 @@ impl SourceArgs {
             });
         }
         let backend = self.backend.unwrap_or(default_backend);
-        Ok(Source { location, backend, secret, preset, lock_timeout })
+        Ok(Source { location, backend, secret, preset, lock_timeout, hint: self.hint() })
+    }
+
+    /// These options as a command line would give them (shell-quoted), so a
+    /// suggested fix names the very same cache.
+    pub fn hint(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        match (&self.cache, self.preset) {
+            (Some(p), _) => parts.extend(["--cache".into(), shell_quote(p.as_os_str())]),
+            (None, Some(p)) => parts.extend(["--preset".into(), p.name().into()]),
+            _ => {}
+        }
+        if let Some(b) = self.backend.and_then(|b| b.to_possible_value()) {
+            parts.extend(["--backend".into(), b.get_name().into()]);
+        }
+        if let Some(s) = &self.schema {
+            parts.extend(["--schema".into(), shell_quote(s.as_ref())]);
+        }
+        for (k, v) in &self.attributes {
+            parts.extend(["--attribute".into(), shell_quote(format!("{k}={v}").as_ref())]);
+        }
+        if let Some(l) = &self.label {
+            parts.extend(["--label".into(), shell_quote(l.as_ref())]);
+        }
+        parts.join(" ")
     }
 }
 
@@ -148,7 +175,7 @@ fn preset_backend(r: &ResolvedPreset, secret: &mut SecretSpec) -> BoxResult<Back
             "the {} preset keeps its cache in {other:?} here, which this version of msal-cache cannot \
              open yet; give --backend file to read a plaintext cache at {}",
             r.preset(),
-            r.location().display()
+            shown(r.location())
         )
         .into()),
     }
@@ -194,6 +221,50 @@ impl Source {
     pub fn lock_path(&self) -> PathBuf {
         msal_extensions::lock::default_lock_path(&self.location)
     }
+
+    /// Files that are part of the store and that an export must never write:
+    /// the cache (or signal) file and the lockfile.
+    pub fn protected_paths(&self) -> Vec<PathBuf> {
+        vec![self.location.clone(), self.lock_path()]
+    }
+
+    /// The preset whose owner tool keeps this very cache as a plaintext file
+    /// on this platform and reads no other store (Azure CLI on Linux and
+    /// macOS): moving it to an encrypted store would sign that tool out.
+    pub fn plaintext_owner(&self) -> Option<Preset> {
+        let plaintext = |r: &ResolvedPreset| r.storage() == &PresetStorage::PlaintextFile;
+        if let Some(r) = &self.preset {
+            return plaintext(r).then(|| r.preset());
+        }
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.resolve().is_ok_and(|r| plaintext(&r) && same_file(r.location(), &self.location)))
+    }
+}
+
+/// The tool behind a preset, as people call it.
+pub fn tool_name(p: Preset) -> &'static str {
+    match p {
+        Preset::AzureCli => "Azure CLI",
+        Preset::AzureIdentityPython | Preset::AzureIdentityPythonCae => "Azure Identity for Python",
+        Preset::AzureIdentityJs => "Azure Identity for JavaScript",
+        Preset::VisualStudio => "Visual Studio",
+        _ => "the tool owning this cache",
+    }
+}
+
+/// `true` when `a` and `b` name the same file: the same file system object
+/// when both exist, else the same absolute path.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return (x.dev(), x.ino()) == (y.dev(), y.ino());
+        }
+    }
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    abs(a) == abs(b)
 }
 
 /// Loads and parses the cache without the lock (saves are atomic).
@@ -214,12 +285,18 @@ pub fn load(p: &dyn Persistence) -> BoxResult<TokenCache> {
     parse(bytes, p.location())
 }
 
-/// Parses cache content read from `location`.
+/// Parses cache content read from `location`; a corrupt cache is reported
+/// at that place (never the library's in-memory "token cache").
 pub fn parse(bytes: Vec<u8>, location: &Path) -> BoxResult<TokenCache> {
     TokenCache::parse_owned(bytes).map_err(|e| {
+        let reason = match &e {
+            Error::Corrupt { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        };
         format!(
-            "{}: {e}; run `msal-cache doctor` on it, or sign in again after `msal-cache clear`",
-            location.display()
+            "the token cache at {} is corrupt: {reason}; nothing was changed; run `msal-cache doctor` \
+             with the same options to see how to repair it",
+            shown(location)
         )
         .into()
     })
