@@ -20,7 +20,7 @@ use msal_extensions::{
     SecretServicePersistence, TokenCache, TokenResponse,
 };
 
-use crate::output::now;
+use crate::output::{now, shown};
 use crate::source::Backend;
 use crate::view::{token_rows, write_tokens_table};
 use crate::{BoxResult, Outcome};
@@ -38,7 +38,8 @@ pub struct DemoArgs {
     /// How many tokens each process adds.
     #[arg(long, default_value_t = 5)]
     updates: usize,
-    /// Folder for the shared cache (default: a new folder under the temp dir, removed afterwards).
+    /// Folder in which to create the demo's own new folder (kept afterwards; an existing cache
+    /// is never touched). Default: a new private folder in the temp dir, removed afterwards.
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Use a plaintext file even where an encrypted store is available.
@@ -60,20 +61,25 @@ pub struct WorkerArgs {
 
 /// Runs the demo and reports to `out`.
 pub fn run(args: &DemoArgs, out: &mut impl Write) -> BoxResult<Outcome> {
-    let (dir, temporary) = match &args.dir {
-        Some(d) => (d.clone(), false),
-        None => (std::env::temp_dir().join(format!("msal-cache-demo-{}", std::process::id())), true),
+    // Always a folder this run creates: an existing cache is never touched.
+    let (parent, temporary) = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", shown(d)))?;
+            (d.clone(), false)
+        }
+        None => (std::env::temp_dir(), true),
     };
+    let dir = fresh_private_dir(&parent)
+        .map_err(|e| format!("cannot create a private folder in {}: {e}; give --dir", shown(&parent)))?;
     let file = dir.join(CACHE_NAME);
     let (persistence, backend) = choose(&file, args.plaintext, out)?;
-    start_empty(persistence.as_ref(), &file)?;
     writeln!(
         out,
         "{} processes each add {} tokens to one {} cache at {}",
         args.processes,
         args.updates,
         persistence.backend_name(),
-        file.display()
+        shown(&file)
     )?;
     out.flush()?;
     let started = Instant::now();
@@ -105,10 +111,36 @@ fn choose(file: &Path, plaintext: bool, out: &mut impl Write) -> BoxResult<(Box<
     Ok((chosen.into_inner(), backend))
 }
 
-/// Removes what an earlier run with the same folder left.
-fn start_empty(p: &dyn Persistence, file: &Path) -> BoxResult<()> {
-    p.save("{}")?;
-    Ok(FilePersistence::new(file)?.touch()?)
+/// Creates a new folder in `parent` as `mkdtemp` does: a name nobody can
+/// predict, created only if it did not exist (never an existing folder,
+/// never through a symbolic link), `0700`, so it is ours alone.
+pub fn fresh_private_dir(parent: &Path) -> io::Result<PathBuf> {
+    use std::hash::{BuildHasher, Hasher};
+    for _ in 0..64 {
+        // Each RandomState is seeded from the OS's random source.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let dir = parent.join(format!("msal-cache-demo-{:016x}", h.finish()));
+        match create_private(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, "64 random names were all taken"))
+}
+
+#[cfg(unix)]
+fn create_private(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().mode(0o700).create(dir)?;
+    // The umask may have removed bits we need; it can never have added any.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+#[cfg(not(unix))]
+fn create_private(dir: &Path) -> io::Result<()> {
+    std::fs::create_dir(dir) // under the user's profile temp folder, which only they can open
 }
 
 /// Deletes the demo's folder and, when it used one, its Secret Service item,

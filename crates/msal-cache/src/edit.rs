@@ -10,7 +10,8 @@ use msal_extensions::lock::{self, LockState};
 use msal_extensions::{FilePersistence, Persistence, TokenCache};
 use serde_json::{Map, Value};
 
-use crate::output::{clean, fingerprint};
+use crate::output::{clean, fingerprint, shown};
+use crate::sink;
 use crate::source::{self, Backend, SourceArgs, modify};
 use crate::{BoxResult, Outcome};
 
@@ -25,6 +26,12 @@ pub struct RemoveArgs {
 
 /// `msal-cache remove-account`.
 pub fn remove_account(args: &RemoveArgs, out: &mut impl Write) -> BoxResult<Outcome> {
+    if args.account.trim().is_empty() {
+        // An empty id would match every app-only token (their home account id is "" or null).
+        return Err("give the account to remove: its username or home account id (`uid.utid`); \
+                    list them with `msal-cache accounts`"
+            .into());
+    }
     let src = args.source.resolve()?;
     let p = src.open()?;
     let removed = modify(p.as_ref(), &src.lock_options(), |c| {
@@ -33,7 +40,12 @@ pub fn remove_account(args: &RemoveArgs, out: &mut impl Write) -> BoxResult<Outc
         Ok((n, n > 0))
     })?;
     if removed == 0 {
-        writeln!(out, "no account matches {:?}; list them with `msal-cache accounts`", clean(&args.account))?;
+        writeln!(
+            out,
+            "no account matches {}; list them with `msal-cache accounts {}`",
+            quoted(&args.account),
+            src.hint
+        )?;
         return Ok(Outcome::Problem);
     }
     writeln!(out, "removed {removed} entries of {}", clean(&args.account))?;
@@ -50,9 +62,10 @@ fn matching_ids(c: &TokenCache, who: &str) -> Vec<String> {
                 .any(|f| f.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(who)))
         })
         .filter_map(|a| a.home_account_id.clone())
+        .filter(|h| !h.trim().is_empty())
         .collect();
     let token_ids = c.refresh_tokens().filter_map(|(_, t)| t.home_account_id.clone());
-    ids.extend(token_ids.filter(|h| h.eq_ignore_ascii_case(who)));
+    ids.extend(token_ids.filter(|h| !h.trim().is_empty() && h.eq_ignore_ascii_case(who)));
     ids.sort();
     ids.dedup();
     ids
@@ -71,7 +84,7 @@ pub struct ClearArgs {
 /// `msal-cache clear`.
 pub fn clear(args: &ClearArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let src = args.source.resolve()?;
-    if !args.yes && !confirm(&format!("Remove every token and account from {}?", src.location.display()))? {
+    if !args.yes && !confirm(&format!("Remove every token and account from {}?", shown(&src.location)))? {
         writeln!(out, "nothing changed")?;
         return Ok(Outcome::Problem);
     }
@@ -92,7 +105,9 @@ pub fn clear(args: &ClearArgs, out: &mut impl Write) -> BoxResult<Outcome> {
 /// Asks on the terminal; refuses (an error) when stdin is not a terminal.
 fn confirm(question: &str) -> BoxResult<bool> {
     if !std::io::stdin().is_terminal() {
-        return Err("refusing to clear without --yes: stdin is not a terminal to ask on".into());
+        return Err(
+            "refusing to clear without --yes: stdin is not a terminal to ask on; nothing was changed".into(),
+        );
     }
     eprint!("{question} [y/N] ");
     let mut line = String::new();
@@ -104,7 +119,7 @@ fn confirm(question: &str) -> BoxResult<bool> {
 pub fn unlock_stale(args: &SourceArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let path = args.resolve()?.lock_path();
     let state = lock::remove_stale(&path)?;
-    let shown = path.display();
+    let shown = shown(&path);
     let who =
         state.holder().and_then(|h| h.pid).map(|p| format!("pid {p}")).unwrap_or_else(|| "no pid".into());
     let (msg, outcome) = match &state {
@@ -113,7 +128,11 @@ pub fn unlock_stale(args: &SourceArgs, out: &mut impl Write) -> BoxResult<Outcom
             (format!("removed the stale lockfile {shown} ({who}, no longer running)"), Outcome::Ok)
         }
         s if s.is_held() => (
-            format!("not removed: {shown} is held by a running process ({who}); wait for it, or stop it"),
+            format!(
+                "not removed: {shown} is held by a running process ({who}); wait for it, or if it is stuck \
+                 stop it{}",
+                state.holder().and_then(|h| h.pid).map(|p| format!(" (`kill {p}`)")).unwrap_or_default()
+            ),
             Outcome::Problem,
         ),
         _ => (
@@ -127,7 +146,7 @@ pub fn unlock_stale(args: &SourceArgs, out: &mut impl Write) -> BoxResult<Outcom
     Ok(outcome)
 }
 
-/// Where `migrate` copies the cache to.
+/// Where `migrate` moves the cache to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Target {
     /// The Secret Service item named by the backend options (or the preset).
@@ -141,7 +160,7 @@ pub enum Target {
 pub struct MigrateArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// The backend to move the cache to.
+    /// The backend to move the cache to (the other one is the source, unless --backend names it).
     #[arg(long, value_enum)]
     pub to: Target,
 }
@@ -151,6 +170,17 @@ pub struct MigrateArgs {
 /// Secret Service item). On any failure the original is untouched.
 pub fn migrate(args: &MigrateArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let mut src = args.source.resolve()?;
+    if let (Target::Encrypted, Some(owner)) = (args.to, src.plaintext_owner()) {
+        let tool = source::tool_name(owner);
+        return Err(format!(
+            "refusing to move {} out of its plaintext file: {tool} keeps its tokens there on this \
+             platform and reads no encrypted store, so it would sign you out; nothing was changed \
+             (keep the file private instead: `chmod 600 {}`)",
+            shown(&src.location),
+            crate::output::shell_quote(src.location.as_os_str())
+        )
+        .into());
+    }
     if args.source.backend.is_none() {
         src.backend = match args.to {
             Target::Encrypted => Backend::File,
@@ -178,7 +208,7 @@ pub fn migrate(args: &MigrateArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let text = if source::looks_indented(&bytes) { cache.serialize_pretty() } else { cache.serialize() };
     to.save(&text)?;
     verify_copy(to.as_ref(), &cache)
-        .map_err(|e| format!("{e}; the original is untouched, backup at {}", backup.display()))?;
+        .map_err(|e| format!("{e}; the original is untouched, backup at {}", shown(&backup)))?;
     retire(&src, src.backend)?;
     lock.release()?;
     writeln!(
@@ -190,8 +220,9 @@ pub fn migrate(args: &MigrateArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     )?;
     writeln!(
         out,
-        "backup of the original content: {} (0600, plaintext: delete it once you have checked)",
-        backup.display()
+        "backup of the original content: {} (0600, plaintext: delete it with `rm {}` once you have checked)",
+        shown(&backup),
+        crate::output::shell_quote(backup.as_os_str())
     )?;
     Ok(Outcome::Ok)
 }
@@ -228,10 +259,12 @@ fn retire(src: &source::Source, backend: Backend) -> BoxResult<()> {
 pub struct ExportArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Include the tokens themselves (otherwise each is replaced by its fingerprint).
+    /// Include the tokens themselves (otherwise each secret is replaced by its fingerprint).
     #[arg(long)]
     pub include_secrets: bool,
-    /// Write to this file (created 0600) instead of standard output.
+    /// Write to this file (created 0600, replaced atomically) instead of standard output; a
+    /// terminal, pipe or character device (e.g. /dev/stdout) is written to as it is. Never the
+    /// cache itself, its lockfile, a directory, or a symbolic link to another file.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -242,32 +275,53 @@ const REDACTED: &str = "<redacted ";
 /// `msal-cache export`.
 pub fn export(args: &ExportArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let src = args.source.resolve()?;
+    // Decided before reading anything: a refused output leaves no trace.
+    let target = args.output.as_deref().map(|p| sink::choose(p, &src.protected_paths())).transpose()?;
     let cache = source::load(src.open()?.as_ref())?;
     let mut doc: Value = serde_json::from_str(&cache.serialize())?;
     if !args.include_secrets {
         redact(&mut doc);
     }
     let text = serde_json::to_string_pretty(&doc)? + "\n";
-    match &args.output {
-        Some(path) => {
-            FilePersistence::new(path)?.save(&text)?;
-            writeln!(out, "exported {} entries to {}", cache.len(), path.display())?;
-        }
+    match target {
         None => out.write_all(text.as_bytes())?,
+        Some(sink::Sink::Stdout) => {
+            out.write_all(text.as_bytes())?;
+            eprintln!("msal-cache: exported {} entries to standard output", cache.len());
+        }
+        Some(sink) => {
+            let shown = sink.write(&text)?;
+            writeln!(out, "exported {} entries to {shown}", cache.len())?;
+        }
     }
     Ok(Outcome::Ok)
 }
 
-/// Replaces every entry's `secret` by `<redacted sha256:…>`.
-fn redact(doc: &mut Value) {
-    let Some(sections) = doc.as_object_mut() else { return };
-    for entries in sections.values_mut().filter_map(Value::as_object_mut) {
-        for entry in entries.values_mut().filter_map(Value::as_object_mut) {
-            if let Some(Value::String(s)) = entry.get_mut("secret") {
-                *s = format!("{REDACTED}{}>", fingerprint(s));
+/// Replaces every `secret` field, at any depth and of any JSON type (a
+/// string, or an array or object a malformed writer left), by
+/// `<redacted sha256:…>`. `null` holds nothing and is left alone.
+fn redact(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if is_secret_key(key) && !value.is_null() {
+                    let text = match &*value {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    *value = Value::String(format!("{REDACTED}{}>", fingerprint(&text)));
+                } else {
+                    redact(value);
+                }
             }
         }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
     }
+}
+
+fn is_secret_key(key: &str) -> bool {
+    key.eq_ignore_ascii_case("secret")
 }
 
 /// Options of `import`.
@@ -281,54 +335,141 @@ pub struct ImportArgs {
 
 /// `msal-cache import`: merges entry by entry under the lock; an entry with
 /// the same key as an existing one replaces it, everything else is kept.
+/// `null` sections and entries hold nothing to import and are skipped; any
+/// other section or entry that is not an object refuses the whole import.
 pub fn import(args: &ImportArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let src = args.source.resolve()?;
-    let text = std::fs::read(&args.file).map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
-    source::parse(text.clone(), &args.file)?;
-    let incoming: Value = serde_json::from_slice(&text)?;
-    if has_redacted(&incoming) {
-        return Err(format!(
-            "{} holds redacted secrets; export with --include-secrets to import it",
-            args.file.display()
-        )
-        .into());
-    }
+    let (incoming, skipped) = read_import(&args.file)?;
     let p = src.open()?;
     let (added, replaced) = modify(p.as_ref(), &src.lock_options(), |c| {
         let mut doc: Value = serde_json::from_str(&c.serialize())?;
-        let counts = merge(&mut doc, &incoming);
+        let counts = merge(&mut doc, &incoming)
+            .map_err(|e| format!("{e} in the cache at {}; nothing was imported", shown(p.location())))?;
         *c = TokenCache::parse(&serde_json::to_string(&doc)?)?;
         Ok((counts, counts != (0, 0)))
     })?;
+    for note in skipped {
+        writeln!(out, "skipped {note} in {}: nothing to import from it", shown(&args.file))?;
+    }
     writeln!(
         out,
         "imported {} entries ({added} new, {replaced} replaced) from {}",
         added + replaced,
-        args.file.display()
+        shown(&args.file)
     )?;
     Ok(Outcome::Ok)
 }
 
-fn has_redacted(doc: &Value) -> bool {
-    let Some(sections) = doc.as_object() else { return false };
-    sections
-        .values()
-        .filter_map(Value::as_object)
-        .flat_map(|e| e.values())
-        .any(|entry| entry.get("secret").and_then(Value::as_str).is_some_and(|s| s.starts_with(REDACTED)))
+/// Reads and checks a file to import: JSON, an object of sections, each an
+/// object of entries, no redacted secret. Returns the document without its
+/// `null` sections and entries, and a note naming each one dropped.
+fn read_import(file: &Path) -> BoxResult<(Value, Vec<String>)> {
+    let shown_file = shown(file);
+    let text = std::fs::read(file).map_err(|e| format!("cannot read {shown_file}: {e}; check the path"))?;
+    let refuse =
+        |why: String| format!("{shown_file} is not an MSAL token cache: {why}; nothing was imported");
+    let mut doc: Value = serde_json::from_slice(&text).map_err(|e| refuse(format!("not JSON ({e})")))?;
+    let skipped = drop_nulls(&mut doc).map_err(refuse)?;
+    TokenCache::parse(&doc.to_string()).map_err(|e| refuse(corrupt_reason(&e)))?;
+    if has_redacted(&doc) {
+        return Err(format!(
+            "{shown_file} holds redacted secrets (a plain export); export with --include-secrets \
+             to import it; nothing was imported"
+        )
+        .into());
+    }
+    Ok((doc, skipped))
 }
 
-/// Merges `incoming` into `doc` key by key; returns (new, replaced) entry counts.
-fn merge(doc: &mut Value, incoming: &Value) -> (usize, usize) {
-    let (Some(target), Some(sections)) = (doc.as_object_mut(), incoming.as_object()) else { return (0, 0) };
+/// Removes `null` sections and entries, naming each; refuses any other
+/// section or entry that is not an object.
+fn drop_nulls(doc: &mut Value) -> Result<Vec<String>, String> {
+    let Value::Object(sections) = doc else {
+        return Err(format!("the top level is {}, not an object of sections", kind(doc)));
+    };
+    let mut skipped = Vec::new();
+    sections.retain(|name, section| {
+        let keep = !section.is_null();
+        if !keep {
+            skipped.push(format!("section {} (null)", quoted(name)));
+        }
+        keep
+    });
+    for (name, section) in sections.iter_mut() {
+        let Value::Object(entries) = section else {
+            return Err(format!("section {} is {}, not an object of entries", quoted(name), kind(section)));
+        };
+        entries.retain(|key, entry| {
+            let keep = !entry.is_null();
+            if !keep {
+                skipped.push(format!("entry {} of section {} (null)", quoted(key), quoted(name)));
+            }
+            keep
+        });
+        if let Some((key, entry)) = entries.iter().find(|(_, e)| !e.is_object()) {
+            return Err(format!(
+                "entry {} of section {} is {}, not an object",
+                quoted(key),
+                quoted(name),
+                kind(entry)
+            ));
+        }
+    }
+    Ok(skipped)
+}
+
+/// A name from a file, quoted and terminal-safe.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", clean(name))
+}
+
+/// "a number", "an array"...: the JSON type of `v`, for messages.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The reason in a library parse error, without the library's location
+/// (which, for content parsed from memory, is no place a user can find).
+fn corrupt_reason(e: &msal_extensions::Error) -> String {
+    match e {
+        msal_extensions::Error::Corrupt { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn has_redacted(v: &Value) -> bool {
+    match v {
+        Value::Object(map) => map.iter().any(|(key, value)| match value {
+            Value::String(s) if is_secret_key(key) => s.starts_with(REDACTED),
+            other => has_redacted(other),
+        }),
+        Value::Array(items) => items.iter().any(has_redacted),
+        _ => false,
+    }
+}
+
+/// Merges `incoming` (checked by [`read_import`]: every section an object)
+/// into `doc` key by key; returns (new, replaced) entry counts. A section of
+/// `doc` that is not an object is never replaced: that is an error.
+fn merge(doc: &mut Value, incoming: &Value) -> Result<(usize, usize), String> {
+    let (Some(target), Some(sections)) = (doc.as_object_mut(), incoming.as_object()) else {
+        return Ok((0, 0));
+    };
     let (mut added, mut replaced) = (0, 0);
     for (name, entries) in sections {
-        let Some(entries) = entries.as_object() else {
-            target.insert(name.clone(), entries.clone());
-            continue;
-        };
+        let Some(entries) = entries.as_object() else { continue };
         let slot = target.entry(name.clone()).or_insert_with(|| Value::Object(Map::new()));
-        let Some(slot) = slot.as_object_mut() else { continue };
+        let kind = kind(slot);
+        let Some(slot) = slot.as_object_mut() else {
+            return Err(format!("section {} is {kind}, not an object of entries", quoted(name)));
+        };
         for (key, entry) in entries {
             match slot.insert(key.clone(), entry.clone()) {
                 Some(_) => replaced += 1,
@@ -336,7 +477,7 @@ fn merge(doc: &mut Value, incoming: &Value) -> (usize, usize) {
             }
         }
     }
-    (added, replaced)
+    Ok((added, replaced))
 }
 
 #[cfg(test)]
@@ -363,7 +504,7 @@ mod tests {
             r#"{"AccessToken":{"a":{"secret":"2"},"b":{"secret":"3"}},"Account":{"x":{}}}"#,
         )
         .unwrap();
-        assert_eq!(merge(&mut doc, &inc), (2, 1));
+        assert_eq!(merge(&mut doc, &inc), Ok((2, 1)));
         assert_eq!(doc["AccessToken"]["a"]["secret"], "2");
         assert!(doc["Keep"]["z"].is_object());
     }
