@@ -12,129 +12,13 @@
 #![cfg(unix)]
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 
-/// Every secret in the fixtures contains this.
-const SECRET_MARK: &str = "SECRETVAL";
-/// The "now" the fixtures' times are relative to.
-const NOW: &str = "1900000000";
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        let d = std::env::temp_dir().join(format!("msal-cache-{name}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        Scratch(d)
-    }
-    fn path(&self, rel: &str) -> PathBuf {
-        self.0.join(rel)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
-}
-
-/// A required peer is missing: panic in CI, skip loudly elsewhere.
-fn peer_missing<T>(what: &str, how: &str) -> Option<T> {
-    let msg = format!("{what} is not available: {how}");
-    if in_ci() {
-        panic!("CI=true and {msg}");
-    }
-    eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
-    None
-}
-
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("MSALX_PYTHON").map(PathBuf::from) {
-        Some(p) if p.exists() => Some(p),
-        _ => peer_missing(
-            "Python msal (MSALX_PYTHON)",
-            "run the tests through scripts/test.sh, which creates the venv",
-        ),
-    }
-}
-
-/// Writes the rich fixture with the real MSAL Python.
-fn python_cache(dir: &Scratch) -> Option<PathBuf> {
-    let py = python()?;
-    let path = dir.path("msal_token_cache.json");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/write_cache.py");
-    let st = Command::new(py).arg(script).arg("rich").arg(&path).status().unwrap();
-    assert!(st.success(), "write_cache.py failed");
-    Some(path)
-}
-
-/// The result of one run: exit code, stdout, stderr.
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-}
-
-fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_msal-cache"));
-    c.args(args).env("MSAL_CACHE_NOW", NOW).stdin(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let o: Output = c.output().unwrap();
-    let r = Run {
-        code: o.status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&o.stdout).into_owned(),
-        err: String::from_utf8_lossy(&o.stderr).into_owned(),
-    };
-    assert!(
-        !r.out.contains(SECRET_MARK) && !r.err.contains(SECRET_MARK),
-        "secret printed by {args:?}:\n{}{}",
-        r.out,
-        r.err
-    );
-    r
-}
-
-fn run(args: &[&str]) -> Run {
-    run_env(args, &[])
-}
-
-fn ok(args: &[&str]) -> String {
-    let r = run(args);
-    assert_eq!(r.code, 0, "{args:?}\nstdout:\n{}\nstderr:\n{}", r.out, r.err);
-    r.out
-}
-
-fn json(args: &[&str]) -> Value {
-    serde_json::from_str(&ok(args)).unwrap_or_else(|e| panic!("{args:?} printed invalid JSON: {e}"))
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// Compares `actual` (with `dir` replaced by `<DIR>`) to tests/snapshots/NAME.
-/// `UPDATE_SNAPSHOTS=1` rewrites the file instead.
-fn snapshot(name: &str, actual: &str, dir: &Scratch) {
-    let actual = actual.replace(s(&dir.0), "<DIR>");
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(name);
-    if std::env::var("UPDATE_SNAPSHOTS").as_deref() == Ok("1") {
-        std::fs::write(&file, &actual).unwrap();
-        return;
-    }
-    let expected =
-        std::fs::read_to_string(&file).unwrap_or_else(|_| panic!("missing snapshot {}", file.display()));
-    assert_eq!(actual, expected, "snapshot {name} differs (UPDATE_SNAPSHOTS=1 to accept)");
-}
+mod common;
+use common::*;
 
 #[test]
 fn python_cache_tables_match_snapshots() {
@@ -279,7 +163,7 @@ fn doctor_finds_corrupt_json() {
     let r = run(&["doctor", "--cache", s(&cache), "--no-secret-store"]);
     assert_eq!(r.code, 1, "{}", r.out);
     assert!(r.out.contains("[problem] content: not a valid token cache"), "{}", r.out);
-    assert!(r.out.contains("fix: keep a copy"), "{}", r.out);
+    assert!(r.out.contains("fix: keep it for the record"), "{}", r.out);
     let r = run(&["accounts", "--cache", s(&cache)]);
     assert_eq!(r.code, 2);
     assert!(r.err.contains("msal-cache doctor"), "{}", r.err);
@@ -289,11 +173,11 @@ fn doctor_finds_corrupt_json() {
 fn doctor_finds_wrong_permissions() {
     let dir = Scratch::new("perm");
     let cache = dir.path("c.json");
-    std::fs::write(&cache, "{}").unwrap();
+    std::fs::write(&cache, "{\"AccessToken\": {}}").unwrap();
     std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o644)).unwrap();
     let r = run(&["doctor", "--cache", s(&cache), "--no-secret-store"]);
     assert_eq!(r.code, 1, "{}", r.out);
-    assert!(r.out.contains("mode is 0644"), "{}", r.out);
+    assert!(r.out.contains("mode is 0644: other users can read"), "{}", r.out);
     assert!(r.out.contains(&format!("fix: chmod 600 {}", s(&cache))), "{}", r.out);
     std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert_eq!(run(&["doctor", "--cache", s(&cache), "--no-secret-store"]).code, 0);
@@ -319,7 +203,7 @@ fn doctor_and_unlock_stale_on_a_dead_pid_lockfile() {
     let r = run(&["doctor", "--cache", s(&cache), "--no-secret-store"]);
     assert_eq!(r.code, 1, "{}", r.out);
     assert!(r.out.contains(&format!("stale: recorded by pid {pid} (/usr/bin/az)")), "{}", r.out);
-    assert!(r.out.contains("fix: msal-cache unlock-stale --cache"), "{}", r.out);
+    assert!(r.out.contains("fix: run `msal-cache unlock-stale --cache"), "{}", r.out);
     assert!(ok(&["unlock-stale", "--cache", s(&cache)]).contains("removed the stale lockfile"));
     assert!(!lockfile.exists());
     assert_eq!(run(&["doctor", "--cache", s(&cache), "--no-secret-store"]).code, 0);
