@@ -25,6 +25,14 @@
 //! | read, query or edit an MSAL token cache in memory (unified schema, any SDK's file) | [`TokenCache`] (+ [`TokenResponse`], [`AccessTokenQuery`]) |
 //! | share one token cache file between threads and processes (Rust, Python, .NET, Node) | [`PersistedTokenCache`] |
 //! | write app-only tokens the way the library that owns the cache reads them (Python vs Node) | [`WriteConvention`] |
+#![cfg_attr(
+    feature = "watch",
+    doc = "| be told when another program signs in, signs out or clears the cache (feature `watch`) | [`PersistedTokenCache::watch`], [`watch`] |"
+)]
+#![cfg_attr(
+    not(feature = "watch"),
+    doc = "| be told when another program signs in, signs out or clears the cache | `PersistedTokenCache::watch`, with the cargo feature `watch` |"
+)]
 //!
 //! # Design
 //!
@@ -112,6 +120,8 @@ mod persistence;
 pub mod presets;
 pub mod secret_service;
 mod sys;
+#[cfg(feature = "watch")]
+pub mod watch;
 
 pub use cache::{
     AccessToken, AccessTokenQuery, Account, AppMetadata, IdToken, RefreshToken, Secret, TokenCache,
@@ -129,3 +139,5 @@ pub use secret_service::{
     SecretCollection, SecretEncoding, SecretServiceBuilder, SecretServicePersistence, SessionEncryption,
     default_schema_name,
 };
+#[cfg(feature = "watch")]
+pub use watch::{AccountSummary, CacheEvent, CallbackSubscription, Subscription, WatchOptions};

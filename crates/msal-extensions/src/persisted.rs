@@ -33,6 +33,9 @@ use crate::error::{Error, Result};
 use crate::lock::LockOptions;
 use crate::persistence::{ChangeToken, Persistence};
 
+// Change notification: subscribers and their hook (a no-op without the `watch` feature).
+mod watch;
+
 /// What to do when the stored cache stays unreadable (not JSON, wrong
 /// structure) even when re-read under the lock.
 #[non_exhaustive]
@@ -92,6 +95,8 @@ pub struct PersistedTokenCache<P: Persistence> {
     /// The version of the store last copied aside, so that threads meeting
     /// the same corrupt content one after another keep a single copy.
     quarantined: std::sync::Mutex<Option<ChangeToken>>,
+    /// Subscribers of [`watch`](Self::watch) (feature `watch`).
+    observers: watch::Observers,
 }
 
 impl<P: Persistence> PersistedTokenCache<P> {
@@ -106,6 +111,7 @@ impl<P: Persistence> PersistedTokenCache<P> {
             convention: WriteConvention::default(),
             state: RwLock::new(State::default()),
             quarantined: std::sync::Mutex::new(None),
+            observers: Default::default(),
         }
     }
 
@@ -206,10 +212,14 @@ impl<P: Persistence> PersistedTokenCache<P> {
             st.cache = if token.is_absent() { TokenCache::new() } else { self.load_locked()? };
         }
         st.cache.set_write_convention(self.convention);
+        // Watch hook: what others wrote is reported as theirs, then our change as ours.
+        self.observers.observe(&st.cache, token, watch::Origin::Peer);
         let r = f(&mut st.cache)?;
         let text = if self.pretty { st.cache.serialize_pretty() } else { st.cache.serialize() };
         self.persistence.save(&text)?;
-        st.seen = Some(self.persistence.change_token()?);
+        let saved = self.persistence.change_token()?;
+        st.seen = Some(saved);
+        self.observers.observe(&st.cache, saved, watch::Origin::Own);
         Ok(r)
     }
 

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::sync::Mutex;
-
 use common::Scratch;
 use msal_extensions::{
     AccessTokenQuery, Error, FilePersistence, OnCorrupt, PersistedTokenCache, Persistence, TokenCache,
@@ -15,28 +13,8 @@ use msal_extensions::{
 const MARK: &str = "S3CR3T";
 const AUTH: &str = "https://login.microsoftonline.com/contoso";
 
-/// Every log record at every level, as text.
-struct Capture(Mutex<Vec<String>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        self.0.lock().unwrap().push(format!("{} {}: {}", r.level(), r.target(), r.args()));
-    }
-    fn flush(&self) {}
-}
-
-static LOGS: Capture = Capture(Mutex::new(Vec::new()));
-
-fn capture_logs() {
-    if log::set_logger(&LOGS).is_ok() {
-        log::set_max_level(log::LevelFilter::Trace);
-    }
-}
-
 use common::b64url as b64;
+use common::{capture_logs, captured_logs, error_chain};
 
 fn user_response(tag: &str) -> TokenResponse {
     let body = serde_json::json!({
@@ -51,16 +29,6 @@ fn user_response(tag: &str) -> TokenResponse {
 
 fn assert_clean(what: &str, text: &str) {
     assert!(!text.contains(MARK), "a secret leaked through {what}: {text}");
-}
-
-fn error_chain(e: &Error) -> String {
-    let mut s = format!("{e} | {e:?}");
-    let mut cur = std::error::Error::source(e);
-    while let Some(c) = cur {
-        s.push_str(&format!(" | {c} | {c:?}"));
-        cur = c.source();
-    }
-    s
 }
 
 #[test]
@@ -98,7 +66,7 @@ fn persisted_cache_logs_and_debug_hold_no_secret() {
     let text = cache.persistence().load().unwrap();
     std::fs::write(dir.path("c.json"), &text[..text.len() / 2]).unwrap();
     cache.add(&user_response("b")).unwrap();
-    let logs = LOGS.0.lock().unwrap().join("\n");
+    let logs = captured_logs();
     assert!(logs.contains("corrupt") || logs.contains("quarantin"), "the quarantine was not logged: {logs}");
     assert_clean("the logs", &logs);
 }

@@ -60,6 +60,24 @@ fn client_credentials_entries_match_msal_python() {
     assert!(d.get("Account").is_none() && d.get("RefreshToken").is_none() && d.get("IdToken").is_none());
 }
 
+/// A refresh-token grant writes tokens but no account (MSAL Python passes
+/// `skip_account_creation=True` there), so a renewal cannot bring back an
+/// account removed meanwhile.
+#[test]
+fn skip_account_creation_writes_tokens_but_no_account() {
+    let mut c = TokenCache::new();
+    let r = TokenResponse::from_value(CLIENT, ["User.Read"], AUTH, user_response())
+        .unwrap()
+        .grant_type("refresh_token")
+        .skip_account_creation();
+    c.add_at(&r, NOW).unwrap();
+    let d = doc(&c);
+    assert!(d.get("Account").is_none(), "no account entry");
+    assert_eq!(d["AccessToken"].as_object().unwrap().len(), 1);
+    assert_eq!(d["IdToken"].as_object().unwrap().len(), 1);
+    assert_eq!(d["RefreshToken"].as_object().unwrap().len(), 1);
+}
+
 #[test]
 fn user_sign_in_entries_match_msal_python() {
     let c = cache_with(user_response(), &["User.Read"], "authorization_code");

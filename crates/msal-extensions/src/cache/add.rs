@@ -40,6 +40,7 @@ pub struct TokenResponse {
     grant_type: Option<String>,
     username: Option<String>,
     key_id: Option<String>,
+    skip_account: bool,
 }
 
 impl TokenResponse {
@@ -85,6 +86,7 @@ impl TokenResponse {
             grant_type: None,
             username: None,
             key_id: None,
+            skip_account: false,
         })
     }
 
@@ -111,6 +113,14 @@ impl TokenResponse {
     /// The `key_id` sent with the request (proof-of-possession or SSH certificate tokens).
     pub fn key_id(mut self, key_id: &str) -> Self {
         self.key_id = Some(key_id.to_owned());
+        self
+    }
+
+    /// Writes no `Account` entry, as MSAL Python does for a refresh-token
+    /// grant (`skip_account_creation`), so that renewing a token cannot
+    /// bring back an account that another process just removed.
+    pub fn skip_account_creation(mut self) -> Self {
+        self.skip_account = true;
         self
     }
 
@@ -247,7 +257,7 @@ impl TokenResponse {
         };
         Ok(Planned {
             at: self.plan_at(&who, &target, now)?,
-            account: who.has_client_info.then(|| self.plan_account(&who)),
+            account: (who.has_client_info && !self.skip_account).then(|| self.plan_account(&who)),
             idt: self.response.get("id_token").filter(|t| truthy(t)).map(|t| self.plan_idt(&who, t)),
             rt: self
                 .response

@@ -171,6 +171,19 @@ pub fn environment_aliases(environment: &str) -> Vec<&str> {
     }
 }
 
+/// Whether `host` is one of Microsoft's Entra ID hosts (any cloud, any
+/// alias), i.e. has a published alias group; ADFS, B2C, CIAM and custom
+/// domains are not.
+///
+/// # Examples
+/// ```
+/// assert!(msal_extensions::cache::is_microsoft_cloud_host("login.microsoftonline.us"));
+/// assert!(!msal_extensions::cache::is_microsoft_cloud_host("login.contoso.com"));
+/// ```
+pub fn is_microsoft_cloud_host(host: &str) -> bool {
+    cloud_of(host).is_some()
+}
+
 fn cloud_of(environment: &str) -> Option<&'static [&'static str]> {
     CLOUDS.iter().copied().find(|group| group.iter().any(|h| h.eq_ignore_ascii_case(environment)))
 }

@@ -47,7 +47,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 
 pub use add::TokenResponse;
-pub use convention::{WriteConvention, environment_aliases};
+pub use convention::{WriteConvention, environment_aliases, is_microsoft_cloud_host};
 pub use model::{AccessToken, Account, AppMetadata, IdToken, RefreshToken, Secret};
 pub use query::AccessTokenQuery;
 

@@ -87,6 +87,45 @@ pub fn b64url(bytes: impl AsRef<[u8]>) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Every log record at every level, from every crate, as text (for tests
+/// that check no secret is ever logged).
+pub struct Capture(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        self.0.lock().unwrap().push(format!("{} {}: {}", r.level(), r.target(), r.args()));
+    }
+    fn flush(&self) {}
+}
+
+static LOGS: Capture = Capture(std::sync::Mutex::new(Vec::new()));
+
+/// Installs the capturing logger at `Trace` (once per test binary).
+pub fn capture_logs() {
+    if log::set_logger(&LOGS).is_ok() {
+        log::set_max_level(log::LevelFilter::Trace);
+    }
+}
+
+/// Everything logged so far in this test binary.
+pub fn captured_logs() -> String {
+    LOGS.0.lock().unwrap().join("\n")
+}
+
+/// An error's `Display` and `Debug`, and those of its whole source chain.
+pub fn error_chain<E: std::error::Error + 'static>(e: &E) -> String {
+    let mut s = format!("{e} | {e:?}");
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(&format!(" | {c} | {c:?}"));
+        cur = c.source();
+    }
+    s
+}
+
 /// The Node peers from `scripts/node-peers.sh`: the `node` binary (env
 /// `MSALX_NODE`) and the `node_modules` folder holding msal-node,
 /// msal-node-extensions and keytar (env `MSALX_NODE_MODULES`).
