@@ -24,6 +24,7 @@
 //! | write your own backend | implement [`Persistence`] |
 //! | read, query or edit an MSAL token cache in memory (unified schema, any SDK's file) | [`TokenCache`] (+ [`TokenResponse`], [`AccessTokenQuery`]) |
 //! | share one token cache file between threads and processes (Rust, Python, .NET, Node) | [`PersistedTokenCache`] |
+//! | share a token cache between the machines of a fleet, through Redis (feature `redis`) | `distributed::DistributedTokenCache` |
 //!
 //! # Design
 //!
@@ -100,6 +101,8 @@
 pub struct ReadmeDoctests;
 
 pub mod cache;
+#[cfg(feature = "redis")]
+pub mod distributed;
 mod dpapi;
 mod encrypted;
 mod error;
