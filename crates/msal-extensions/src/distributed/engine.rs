@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use super::backend::{Backend, Cas, CasArgs, L2Error, Read};
+use super::combine::{self, Combiner, Ticketed, Turn};
 use super::crypto::{self, KeyRing};
 use super::events::{CacheEvent, CacheMetrics, Counters, WriteOutcome};
 use super::l1::{Doc, L1};
@@ -78,6 +79,7 @@ pub(crate) struct Engine<B> {
     down: AtomicBool,
     health: Mutex<Health>,
     pub(crate) queue: Queue,
+    combiner: Combiner,
     pub(crate) counters: Counters,
     hook: Option<Hook>,
 }
@@ -88,6 +90,7 @@ impl<B: Backend> Engine<B> {
             l2,
             l1: L1::new(cfg.l1_capacity),
             queue: Queue::new(cfg.queue_capacity),
+            combiner: Combiner::default(),
             cfg,
             ring: RwLock::new(ring.map(Arc::new)),
             down: AtomicBool::new(false),
@@ -288,15 +291,44 @@ impl<B: Backend> Engine<B> {
             return Ok(self.enqueue(partition, sub, delta, companion));
         }
         let keys = self.keys(partition);
-        match self.write_l2(&keys, sub, &delta, companion, self.deadline()).await {
-            Ok(o) => Ok(o),
-            Err(WriteErr::L2(e)) => {
-                self.l2_failed("write", &e);
-                Ok(self.enqueue(partition, sub, delta, companion))
+        let key = keys.blob(sub);
+        let deadline = self.deadline();
+        let ticket = self.combiner.post(&key, delta.clone(), companion, deadline);
+        let mut pause = combine::POLL;
+        loop {
+            if let Some(t) = ticket.take() {
+                return match t {
+                    Ticketed::Done(o) => Ok(o),
+                    Ticketed::Queue => Ok(self.enqueue(partition, sub, delta, companion)),
+                    Ticketed::Failed(e) => Err(e),
+                };
             }
-            Err(WriteErr::Deadline) => Ok(self.enqueue(partition, sub, delta, companion)),
-            Err(WriteErr::Other(e)) => Err(e),
+            match self.combiner.turn(&key, &ticket, deadline) {
+                Turn::Lead(batch) => self.store_batch(&keys, sub, &key, batch).await,
+                Turn::Withdrawn => return Ok(self.enqueue(partition, sub, delta, companion)),
+                Turn::Wait => {
+                    // A batch takes a round trip or a few: poll often at
+                    // first, then less, so waiters do not crowd the CPU.
+                    self.l2.sleep(pause).await;
+                    pause = (pause * 2).min(combine::MAX_POLL);
+                }
+            }
         }
+    }
+
+    /// Stores the entries of every writer in `batch` with one compare-and-set
+    /// loop, and hands each its outcome.
+    async fn store_batch(&self, keys: &Keys, sub: &Sub, key: &str, batch: Vec<combine::Item>) {
+        let (delta, companion, deadline) = combine::merged(&batch);
+        let result = self.write_l2(keys, sub, &delta, companion, deadline).await;
+        if let Err(WriteErr::L2(e)) = &result {
+            self.l2_failed("write", e);
+        }
+        self.combiner.finish(key, batch, |_| match &result {
+            Ok(o) => Ticketed::Done(*o),
+            Err(WriteErr::L2(_) | WriteErr::Deadline) => Ticketed::Queue,
+            Err(WriteErr::Other(e)) => Ticketed::Failed(combine::duplicate(e)),
+        });
     }
 
     /// The compare-and-set loop: merge `delta` into the newest version known,

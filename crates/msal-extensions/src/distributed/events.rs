@@ -86,7 +86,7 @@ pub struct CacheMetrics {
     pub writes_stored: u64,
     /// Writes that changed nothing.
     pub writes_unchanged: u64,
-    /// Writes queued during an outage.
+    /// Document writes queued during an outage (one `add` writes one or two documents).
     pub writes_queued: u64,
     /// Writes kept in L1 only (queue full or disabled).
     pub writes_dropped: u64,

@@ -69,9 +69,14 @@
 //! # Ok::<(), msal_extensions::Error>(())
 //! ```
 
+#[cfg(feature = "redis-async")]
+mod async_redis;
+#[cfg(feature = "redis-async")]
+mod asynch;
 mod backend;
 mod blocking;
 mod builder;
+mod combine;
 mod crypto;
 mod delta;
 mod engine;
@@ -84,6 +89,8 @@ mod queue;
 mod servers;
 mod sync_redis;
 
+#[cfg(feature = "redis-async")]
+pub use asynch::AsyncDistributedTokenCache;
 pub use blocking::DistributedTokenCache;
 pub use builder::DistributedCacheBuilder;
 pub use crypto::KeyRing;
