@@ -22,6 +22,14 @@ use msal_extensions::{AccessTokenQuery, Error, TokenResponse};
 
 // ---------------------------------------------------------------- fixtures
 
+/// The multi-process and 100,000-token tests each load both cores; run
+/// them one at a time so that none of them measures the others.
+static HEAVY: Mutex<()> = Mutex::new(());
+
+fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Where the tests' Redis is: `single:URL` or `cluster:URL,URL,...`.
 fn target(cluster: bool) -> Option<String> {
     let var = if cluster { "MSALX_REDIS_CLUSTER" } else { "MSALX_REDIS_URL" };
@@ -446,7 +454,7 @@ fn fleet_worker(args: &[String]) {
     let m = cache.metrics();
     let list = |v: &[(String, String)]| v.iter().map(|(p, s)| format!("{p}={s}")).collect::<Vec<_>>().join(",");
     println!(
-        "RESULT acked={} queued={} dropped={} errors={} lookups={} lookup_failures={} max_call_ms={} flushed={} conflicts={} outages={}",
+        "RESULT acked={} queued={} dropped={} errors={} lookups={} lookup_failures={} max_call_ms={} flushed={} conflicts={} outages={} l2_errors={} replayed={} left={}",
         list(&r.acked),
         list(&r.queued),
         r.dropped,
@@ -457,6 +465,9 @@ fn fleet_worker(args: &[String]) {
         flushed.is_ok(),
         m.conflicts,
         m.outages,
+        m.l2_errors,
+        m.queued_replayed,
+        m.queued_now,
     );
 }
 
@@ -525,6 +536,7 @@ fn assert_all_stored(target: &str, pre: &str, expected: &[(String, String)]) {
 /// documents, so every write races others on its document), while the key
 /// is rotated: none is lost, every call was acknowledged.
 fn fleet_loses_nothing(target: &str) {
+    let _one_at_a_time = heavy();
     let pre = prefix("fleet");
     // threads, tokens per thread, rotate at (ms), pace (us), timeout (ms)
     let children = spawn_fleet(target, &pre, 4, [16, 12, 150, 0, 5000]);
@@ -637,19 +649,20 @@ impl Drop for OwnServer {
 #[test]
 #[ignore = "needs redis-server; scripts/test.sh runs it"]
 fn redis_sigkill_mid_run_loses_nothing() {
+    let _one_at_a_time = heavy();
     let Some(mut server) = OwnServer::start() else { return };
     let target = format!("single:{}", server.url());
     let pre = prefix("kill");
-    let timeout_ms = 300;
+    let timeout_ms = 500;
     // threads, tokens per thread, rotate at (ms), pace (us), timeout (ms)
-    let children = spawn_fleet(&target, &pre, 4, [16, 100, 1500, 20_000, timeout_ms]);
+    let children = spawn_fleet(&target, &pre, 4, [16, 25, 1500, 100_000, timeout_ms]);
     std::thread::sleep(Duration::from_millis(900));
     server.sigkill();
     std::thread::sleep(Duration::from_millis(1000));
     server.spawn();
     let (r, extra) = collect(children);
     eprintln!(
-        "kill: {} acked, {} queued, {} dropped, {} errors, {} lookups ({} failed), max call {} ms, outages {}",
+        "kill: {} acked, {} queued, {} dropped, {} errors, {} lookups ({} failed), max call {} ms, outages {}, L2 errors {}, replayed {}, left {}",
         r.acked.len(),
         r.queued.len(),
         r.dropped,
@@ -657,17 +670,20 @@ fn redis_sigkill_mid_run_loses_nothing() {
         r.lookups,
         r.lookup_failures,
         r.max_call_ms,
-        extra["outages"]
+        extra["outages"],
+        extra["l2_errors"],
+        extra["replayed"],
+        extra["left"],
     );
     assert!(r.errors.is_empty(), "{} errors, e.g. {:?}", r.errors.len(), &r.errors[..r.errors.len().min(3)]);
     assert_eq!(r.dropped, 0);
     assert!(!r.queued.is_empty(), "the outage was not noticed: the kill came too late?");
     assert!(extra["flushed"].split(',').all(|f| f == "true"), "queued writes were not replayed");
     assert_eq!(r.lookup_failures, 0, "lookups L1 could serve failed");
-    // The bound is 300 ms; allow 300 ms for scheduling 64 threads on 2 cores.
+    // The bound is 500 ms; allow 300 ms for scheduling 64 threads on 2 cores.
     assert!(r.max_call_ms <= u128::from(timeout_ms) + 300, "a call blocked {} ms", r.max_call_ms);
     let all: Vec<_> = r.acked.iter().chain(&r.queued).cloned().collect();
-    assert_eq!(all.len(), 4 * 16 * 100);
+    assert_eq!(all.len(), 4 * 16 * 25);
     assert_all_stored(&target, &pre, &all);
 }
 
@@ -677,6 +693,7 @@ fn redis_sigkill_mid_run_loses_nothing() {
 /// import writes each resource's document once; a lookup from a cold
 /// process reads one resource's document (a few KiB), not the partition.
 fn large_partition(target: &str) {
+    let _one_at_a_time = heavy();
     let pre = prefix("large");
     let cache = builder(target).key_prefix(&pre).key_ring(ring_a()).timeout(Duration::from_secs(30)).build().unwrap();
     let app = Partition::app("client-big", "tenant-1");

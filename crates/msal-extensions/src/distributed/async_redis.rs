@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, Script};
+use redis::Client;
 
 use super::backend::{
-    Backend, CAS_SCRIPT, Cas, CasArgs, DELETE_SCRIPT, L2Error, L2Result, READ_SCRIPT, Read, cas_reply,
-    index_reply, read_reply, remaining,
+    Backend, Cas, CasArgs, L2Error, L2Result, Read, cas_cmd, cas_reply, delete_cmd, index_reply, read_cmd,
+    read_reply, remaining,
 };
 use super::servers::{self, Servers};
 use crate::error::Result;
@@ -64,9 +64,6 @@ impl ConnectionLike for Conn {
 pub(crate) struct AsyncRedis {
     nodes: Nodes,
     endpoint: String,
-    cas: Script,
-    read: Script,
-    delete: Script,
 }
 
 impl AsyncRedis {
@@ -102,9 +99,6 @@ impl AsyncRedis {
         Ok(AsyncRedis {
             nodes,
             endpoint: servers.endpoint(),
-            cas: Script::new(CAS_SCRIPT),
-            read: Script::new(READ_SCRIPT),
-            delete: Script::new(DELETE_SCRIPT),
         })
     }
 
@@ -190,33 +184,13 @@ impl Backend for AsyncRedis {
     }
 
     async fn read(&self, key: &str, known: Option<&str>, deadline: Instant) -> L2Result<Read> {
-        let script = &self.read;
-        let v = self
-            .with(deadline, |mut c| async move {
-                script.key(key).arg(known.unwrap_or("")).invoke_async(&mut c).await
-            })
-            .await?;
-        read_reply(v)
+        let cmd = read_cmd(key, known);
+        read_reply(self.with(deadline, |mut c| async move { cmd.query_async(&mut c).await }).await?)
     }
 
     async fn cas(&self, a: &CasArgs<'_>, deadline: Instant) -> L2Result<Cas> {
-        let script = &self.cas;
-        let v = self
-            .with(deadline, |mut c| async move {
-                script
-                    .key(a.key)
-                    .key(a.index)
-                    .arg(a.expected)
-                    .arg(a.version)
-                    .arg(a.data)
-                    .arg(a.expire_at_ms)
-                    .arg(if a.extend_only { "1" } else { "0" })
-                    .arg(a.sub)
-                    .invoke_async(&mut c)
-                    .await
-            })
-            .await?;
-        cas_reply(v)
+        let cmd = cas_cmd(a);
+        cas_reply(self.with(deadline, |mut c| async move { cmd.query_async(&mut c).await }).await?)
     }
 
     async fn index(&self, key: &str, deadline: Instant) -> L2Result<Vec<(String, i64)>> {
@@ -225,9 +199,8 @@ impl Backend for AsyncRedis {
     }
 
     async fn delete_partition(&self, index: &str, head: &str, deadline: Instant) -> L2Result<()> {
-        let script = &self.delete;
-        self.with(deadline, |mut c| async move { script.key(index).arg(head).invoke_async::<i64>(&mut c).await.map(drop) })
-            .await
+        let cmd = delete_cmd(index, head);
+        self.with(deadline, |mut c| async move { cmd.query_async::<i64>(&mut c).await.map(drop) }).await
     }
 
     async fn scan(&self, pattern: &str, deadline: Instant) -> L2Result<Vec<String>> {

@@ -66,6 +66,38 @@ redis.call('DEL', KEYS[1])
 return #subs
 "#;
 
+/// `EVAL` of a script: sent whole every time (a few hundred bytes), so a
+/// restarted or failed-over server, whose script cache is empty, answers
+/// the first call like any other, in one round trip (`EVALSHA` would fail
+/// with `NOSCRIPT` and need two more).
+fn eval(script: &str, keys: &[&str]) -> redis::Cmd {
+    let mut c = redis::cmd("EVAL");
+    c.arg(script).arg(keys.len()).arg(keys);
+    c
+}
+
+/// [`READ_SCRIPT`] for `key`, `known` being the version the caller holds.
+pub(crate) fn read_cmd(key: &str, known: Option<&str>) -> redis::Cmd {
+    let mut c = eval(READ_SCRIPT, &[key]);
+    c.arg(known.unwrap_or(""));
+    c
+}
+
+/// [`CAS_SCRIPT`] with `a`.
+pub(crate) fn cas_cmd(a: &CasArgs<'_>) -> redis::Cmd {
+    let mut c = eval(CAS_SCRIPT, &[a.key, a.index]);
+    c.arg(a.expected).arg(a.version).arg(a.data).arg(a.expire_at_ms);
+    c.arg(if a.extend_only { "1" } else { "0" }).arg(a.sub);
+    c
+}
+
+/// [`DELETE_SCRIPT`] for the partition whose index is `index`.
+pub(crate) fn delete_cmd(index: &str, head: &str) -> redis::Cmd {
+    let mut c = eval(DELETE_SCRIPT, &[index]);
+    c.arg(head);
+    c
+}
+
 /// The answer to a read.
 #[derive(Debug)]
 pub(crate) enum Read {

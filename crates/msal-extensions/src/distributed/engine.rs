@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use super::backend::{Backend, Cas, CasArgs, L2Error, Read};
+use super::backend::{Backend, Cas, CasArgs, L2Error, Read, remaining};
 use super::combine::{self, Combiner, Ticketed, Turn};
 use super::crypto::{self, KeyRing};
 use super::events::{CacheEvent, CacheMetrics, Counters, WriteOutcome};
-use super::l1::{Doc, L1};
+use super::l1::{self, Doc, L1};
 use super::partition::{Keys, Sub};
 use super::queue::{Queue, Queued};
 use super::{Partition, delta};
@@ -102,6 +102,17 @@ impl<B: Backend> Engine<B> {
 
     pub(crate) fn deadline(&self) -> Instant {
         Instant::now() + self.cfg.timeout
+    }
+
+    /// The least time worth starting a Redis round trip with.
+    fn min_round_trip(&self) -> Duration {
+        (self.cfg.timeout / 10).max(Duration::from_millis(2))
+    }
+
+    /// The bound of a background replay: nobody waits on it, and a large
+    /// batch of queued writes takes longer than a caller's bound to merge.
+    fn replay_deadline(&self) -> Instant {
+        Instant::now() + self.cfg.timeout.max(Duration::from_secs(10))
     }
 
     pub(crate) fn keys(&self, p: &Partition) -> Keys {
@@ -260,22 +271,14 @@ impl<B: Backend> Engine<B> {
     }
 
     /// Stores a document read from or written to Redis in L1, with the
-    /// queued writes for it merged in (they are not in Redis yet).
-    fn put_l1(
-        &self,
-        key: &str,
-        version: Option<Arc<str>>,
-        mut cache: TokenCache,
-        len: usize,
-    ) -> Arc<TokenCache> {
+    /// queued writes for it merged in (they are not in Redis yet); returns
+    /// the document L1 holds afterwards (a newer copy, if it had one).
+    fn put_l1(&self, key: &str, version: Option<Arc<str>>, mut cache: TokenCache, len: usize) -> Arc<TokenCache> {
         let mut dirty = false;
         for d in self.queue.pending_for(key) {
             dirty |= cache.merge_entries(&d);
         }
-        let doc = Doc::new(version, cache, len, dirty);
-        let shared = doc.cache.clone();
-        self.l1.put(key, doc);
-        shared
+        self.l1.put(key, Doc::new(version, cache, len, dirty), self.cfg.l1_max_age)
     }
 
     /// Writes `delta` into the document `sub` of `partition`; queues it when
@@ -348,19 +351,27 @@ impl<B: Backend> Engine<B> {
             Some(d) => (d.version.clone(), TokenCache::clone(&d.cache), !d.dirty && self.fresh(&d)),
             None => (None, TokenCache::new(), false),
         };
+        // Versions only grow in this process's view, even across a key that
+        // expired and was created again, so L1 can tell newer from older.
+        let floor = l1::counter(expected.as_deref());
         let now = unix_now();
         let expire_at_ms = delta::expiry(delta, now, self.cfg.refresh_token_lifetime, companion) * 1000;
         for attempt in 1..=self.cfg.max_attempts {
             let mut cache = base;
-            let changed = cache.merge_entries(delta) | (cache.remove_expired_access_tokens(now) > 0);
+            let changed = cache.merge_entries(delta) | (delta::drop_expired(&mut cache, now) > 0);
             if !changed && current {
                 Counters::bump(&self.counters.writes_unchanged);
                 return Ok(WriteOutcome::Unchanged);
             }
             let json = cache.serialize();
-            let version = next_version(expected.as_deref());
+            let version = next_version(l1::counter(expected.as_deref()).max(floor));
             let data =
                 if cache.is_empty() { Vec::new() } else { self.seal(json.as_bytes(), &key, &version)? };
+            // A round trip started with almost no time left would time out
+            // and be taken for an outage; hand the write to the queue instead.
+            if remaining(deadline) < self.min_round_trip() {
+                return Err(WriteErr::Deadline);
+            }
             let args = CasArgs {
                 key: &key,
                 index: &index,
@@ -411,13 +422,15 @@ impl<B: Backend> Engine<B> {
         companion: Option<i64>,
     ) -> WriteOutcome {
         let key = self.keys(partition).blob(sub);
-        let (version, mut cache) = match self.l1.get(&key) {
-            Some(d) => (d.version.clone(), TokenCache::clone(&d.cache)),
-            None => (None, TokenCache::new()),
-        };
-        cache.merge_entries(&delta);
-        let len = cache.serialize().len();
-        self.l1.put(&key, Doc::new(version, cache, len, true));
+        self.l1.update(&key, |old| {
+            let (version, mut cache) = match old {
+                Some(d) => (d.version.clone(), TokenCache::clone(&d.cache)),
+                None => (None, TokenCache::new()),
+            };
+            cache.merge_entries(&delta);
+            let len = cache.serialize().len();
+            Doc::new(version, cache, len, true)
+        });
         let item = Queued { partition: partition.clone(), sub: sub.clone(), key, delta, companion };
         match self.queue.push(item) {
             Some(queued) => {
@@ -451,12 +464,19 @@ impl<B: Backend> Engine<B> {
                 }
             }
         }
-        let Some((seq, item)) = self.queue.front() else { return Step::Idle };
+        let Some(batch) = self.queue.front_batch() else { return Step::Idle };
+        let seqs: Vec<u64> = batch.iter().map(|(seq, _)| *seq).collect();
+        let item = &batch[0].1;
+        let mut delta = TokenCache::new();
+        for (_, q) in &batch {
+            delta.merge_entries(&q.delta);
+        }
+        let companion = batch.iter().filter_map(|(_, q)| q.companion).max();
         let keys = self.keys(&item.partition);
-        match self.write_l2(&keys, &item.sub, &item.delta, item.companion, self.deadline()).await {
+        match self.write_l2(&keys, &item.sub, &delta, companion, self.replay_deadline()).await {
             Ok(_) => {
-                self.queue.remove(seq);
-                Counters::bump(&self.counters.queued_replayed);
+                self.queue.remove(&seqs);
+                self.counters.queued_replayed.fetch_add(seqs.len() as u64, Ordering::Relaxed);
                 Step::Progress
             }
             Err(WriteErr::L2(e)) => {
@@ -467,8 +487,8 @@ impl<B: Backend> Engine<B> {
                 Step::Wait(Duration::from_millis(10))
             }
             Err(WriteErr::Other(e)) => {
-                self.queue.remove(seq);
-                log::warn!("distributed token cache: gave up a queued write for {}", item.partition);
+                self.queue.remove(&seqs);
+                log::warn!("distributed token cache: gave up queued writes for {}", item.partition);
                 self.emit(CacheEvent::QueuedWriteFailed { partition: &item.partition, error: &e });
                 Step::Progress
             }
@@ -539,8 +559,7 @@ impl<B: Backend> Engine<B> {
 /// `n+1-<random>`: the counter orders versions for people; the random part
 /// makes a version unique even if a key expired and was created again, so a
 /// stale writer can never match it by chance (no ABA).
-fn next_version(expected: Option<&str>) -> String {
-    let n: u64 = expected.and_then(|v| v.split('-').next()).and_then(|n| n.parse().ok()).unwrap_or(0);
+fn next_version(n: u64) -> String {
     let mut r = [0u8; 8];
     // Without OS randomness the counter alone still orders writes; the
     // chance of a stale writer matching a recreated key stays tiny.
@@ -570,11 +589,11 @@ mod tests {
 
     #[test]
     fn versions_count_up_and_never_repeat() {
-        let a = next_version(None);
+        let a = next_version(0);
         assert!(a.starts_with("1-"), "{a}");
-        let b = next_version(Some(&a));
+        let b = next_version(l1::counter(Some(&a)));
         assert!(b.starts_with("2-"), "{b}");
-        assert_ne!(next_version(None), next_version(None));
+        assert_ne!(next_version(0), next_version(0));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use lru::LruCache;
 
@@ -38,6 +38,11 @@ impl Doc {
     pub(crate) fn new(version: Option<Arc<str>>, cache: TokenCache, json_len: usize, dirty: bool) -> Self {
         Doc { version, cache: Arc::new(cache), checked: Instant::now(), bytes: json_len, dirty }
     }
+}
+
+/// The counter part of a version (`n-random`); 0 for none.
+pub(crate) fn counter(version: Option<&str>) -> u64 {
+    version.and_then(|v| v.split('-').next()).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 struct Shard {
@@ -78,24 +83,32 @@ impl L1 {
 
     /// Stores `doc` under `key`, evicting least recently used documents of
     /// its shard until the budget holds. A document larger than a shard's
-    /// budget is not kept (and any older copy is dropped).
-    pub(crate) fn put(&self, key: &str, mut doc: Doc) {
+    /// budget is not kept (and any older copy is dropped). A copy with a
+    /// newer version confirmed less than `keep_newer` ago stays: a read
+    /// that started before a write must not undo it.
+    /// Returns the document L1 holds for `key` afterwards (`doc`, or the
+    /// newer copy it kept).
+    pub(crate) fn put(&self, key: &str, mut doc: Doc, keep_newer: Duration) -> Arc<TokenCache> {
         doc.bytes += key.len() + ENTRY_OVERHEAD;
         let mut s = self.shard(key);
-        if let Some(old) = s.map.pop(key) {
-            s.bytes -= old.bytes;
+        if let Some(old) = s.map.peek(key)
+            && old.checked.elapsed() < keep_newer
+            && counter(old.version.as_deref()) > counter(doc.version.as_deref())
+        {
+            return old.cache.clone();
         }
-        if doc.bytes > self.shard_budget {
-            return;
-        }
-        s.bytes += doc.bytes;
-        s.map.put(key.to_owned(), doc);
-        while s.bytes > self.shard_budget {
-            match s.map.pop_lru() {
-                Some((_, old)) => s.bytes -= old.bytes,
-                None => break,
-            }
-        }
+        let kept = doc.cache.clone();
+        insert(&mut s, key, doc, self.shard_budget);
+        kept
+    }
+
+    /// Replaces the document under `key` with `f(current)` atomically (no
+    /// other thread's change between the read and the write is lost).
+    pub(crate) fn update(&self, key: &str, f: impl FnOnce(Option<&Doc>) -> Doc) {
+        let mut s = self.shard(key);
+        let mut doc = f(s.map.peek(key));
+        doc.bytes += key.len() + ENTRY_OVERHEAD;
+        insert(&mut s, key, doc, self.shard_budget);
     }
 
     /// Marks the document under `key` as confirmed by Redis now, if it is
@@ -135,6 +148,24 @@ impl L1 {
     }
 }
 
+/// Puts `doc` (already weighed) in its shard and evicts until the budget holds.
+fn insert(s: &mut Shard, key: &str, doc: Doc, budget: usize) {
+    if let Some(old) = s.map.pop(key) {
+        s.bytes -= old.bytes;
+    }
+    if doc.bytes > budget {
+        return;
+    }
+    s.bytes += doc.bytes;
+    s.map.put(key.to_owned(), doc);
+    while s.bytes > budget {
+        match s.map.pop_lru() {
+            Some((_, old)) => s.bytes -= old.bytes,
+            None => break,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,7 +178,7 @@ mod tests {
     fn stays_within_its_byte_budget_evicting_least_recent() {
         let l1 = L1::new(SHARDS * 4096);
         for i in 0..1000 {
-            l1.put(&format!("k{i}"), doc(1000));
+            l1.put(&format!("k{i}"), doc(1000), Duration::ZERO);
             assert!(l1.bytes() <= SHARDS * 4096);
         }
         // The most recent document of every shard survived.
@@ -158,8 +189,8 @@ mod tests {
     #[test]
     fn oversized_documents_are_not_kept() {
         let l1 = L1::new(SHARDS * 1024);
-        l1.put("k", doc(10));
-        l1.put("k", doc(5000));
+        l1.put("k", doc(10), Duration::ZERO);
+        l1.put("k", doc(5000), Duration::ZERO);
         assert!(l1.get("k").is_none());
         assert_eq!(l1.bytes(), 0);
     }
@@ -167,7 +198,18 @@ mod tests {
     #[test]
     fn zero_capacity_keeps_nothing() {
         let l1 = L1::new(0);
-        l1.put("k", doc(1));
+        l1.put("k", doc(1), Duration::ZERO);
         assert!(l1.get("k").is_none());
+    }
+
+    #[test]
+    fn a_late_read_does_not_undo_a_newer_write() {
+        let l1 = L1::new(SHARDS * 4096);
+        let at = |v: &str| Doc::new(Some(v.into()), TokenCache::new(), 1, false);
+        l1.put("k", at("5-a"), Duration::from_secs(60));
+        l1.put("k", at("4-b"), Duration::from_secs(60));
+        assert_eq!(l1.get("k").unwrap().version.as_deref(), Some("5-a"));
+        l1.put("k", at("1-c"), Duration::ZERO); // once the newer copy is old, any version replaces it
+        assert_eq!(l1.get("k").unwrap().version.as_deref(), Some("1-c"));
     }
 }

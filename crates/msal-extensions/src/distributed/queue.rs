@@ -84,18 +84,26 @@ impl Queue {
         Some(n)
     }
 
-    /// The oldest write, not removed.
-    pub(crate) fn front(&self) -> Option<(u64, Arc<Queued>)> {
-        self.lock().items.front().map(|(seq, q, _)| (*seq, q.clone()))
+    /// The oldest write and every later one to the same document (replayed
+    /// as one), not removed.
+    pub(crate) fn front_batch(&self) -> Option<Vec<(u64, Arc<Queued>)>> {
+        let s = self.lock();
+        let key = &s.items.front()?.1.key;
+        Some(s.items.iter().filter(|(_, q, _)| q.key == *key).map(|(seq, q, _)| (*seq, q.clone())).collect())
     }
 
-    /// Removes write `seq` (once Redis has it).
-    pub(crate) fn remove(&self, seq: u64) {
+    /// Removes the writes `seqs` (once Redis has them).
+    pub(crate) fn remove(&self, seqs: &[u64]) {
         let mut s = self.lock();
-        if let Some(pos) = s.items.iter().position(|(q, ..)| *q == seq) {
-            let (_, _, size) = s.items.remove(pos).expect("position is in range");
-            s.bytes -= size;
-        }
+        let mut freed = 0;
+        s.items.retain(|(q, _, size)| {
+            let keep = !seqs.contains(q);
+            if !keep {
+                freed += size;
+            }
+            keep
+        });
+        s.bytes -= freed;
         drop(s);
         self.wake();
     }

@@ -10,11 +10,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConnection};
-use redis::{Client, Connection, ConnectionLike, Script};
+use redis::{Client, Connection, ConnectionLike};
 
 use super::backend::{
-    Backend, CAS_SCRIPT, Cas, CasArgs, DELETE_SCRIPT, L2Error, L2Result, READ_SCRIPT, Read, cas_reply,
-    index_reply, read_reply, remaining,
+    Backend, Cas, CasArgs, L2Error, L2Result, Read, cas_cmd, cas_reply, delete_cmd, index_reply, read_cmd,
+    read_reply, remaining,
 };
 use super::servers::{self, Servers};
 use crate::error::Result;
@@ -57,9 +57,6 @@ pub(crate) struct SyncRedis {
     nodes: Nodes,
     pool: Mutex<Vec<Conn>>,
     endpoint: String,
-    cas: Script,
-    read: Script,
-    delete: Script,
 }
 
 impl SyncRedis {
@@ -86,9 +83,6 @@ impl SyncRedis {
             nodes,
             pool: Mutex::new(Vec::new()),
             endpoint: servers.endpoint(),
-            cas: Script::new(CAS_SCRIPT),
-            read: Script::new(READ_SCRIPT),
-            delete: Script::new(DELETE_SCRIPT),
         })
     }
 
@@ -168,25 +162,14 @@ impl Backend for SyncRedis {
         deadline: Instant,
     ) -> impl Future<Output = L2Result<Read>> + Send {
         ready(
-            self.with(deadline, |c| self.read.key(key).arg(known.unwrap_or("")).invoke(c.like()))
+            self.with(deadline, |c| read_cmd(key, known).query(c.like()))
                 .and_then(read_reply),
         )
     }
 
     fn cas(&self, a: &CasArgs<'_>, deadline: Instant) -> impl Future<Output = L2Result<Cas>> + Send {
         ready(
-            self.with(deadline, |c| {
-                self.cas
-                    .key(a.key)
-                    .key(a.index)
-                    .arg(a.expected)
-                    .arg(a.version)
-                    .arg(a.data)
-                    .arg(a.expire_at_ms)
-                    .arg(if a.extend_only { "1" } else { "0" })
-                    .arg(a.sub)
-                    .invoke(c.like())
-            })
+            self.with(deadline, |c| cas_cmd(a).query(c.like()))
             .and_then(cas_reply),
         )
     }
@@ -205,7 +188,7 @@ impl Backend for SyncRedis {
         head: &str,
         deadline: Instant,
     ) -> impl Future<Output = L2Result<()>> + Send {
-        ready(self.with(deadline, |c| self.delete.key(index).arg(head).invoke::<i64>(c.like()).map(drop)))
+        ready(self.with(deadline, |c| delete_cmd(index, head).query::<i64>(c.like()).map(drop)))
     }
 
     fn scan(&self, pattern: &str, deadline: Instant) -> impl Future<Output = L2Result<Vec<String>>> + Send {
