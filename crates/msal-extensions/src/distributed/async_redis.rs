@@ -7,14 +7,14 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use redis::Client;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
-use redis::Client;
 
 use super::backend::{
-    Backend, Cas, CasArgs, L2Error, L2Result, Read, cas_cmd, cas_reply, delete_cmd, index_reply, read_cmd,
-    read_reply, remaining,
+    Backend, Cas, CasArgs, L2Error, L2Result, Read, cas_cmd, cas_pipe, cas_replies, cas_reply, delete_cmd,
+    index_reply, read_cmd, read_reply, remaining,
 };
 use super::servers::{self, Servers};
 use crate::error::Result;
@@ -80,7 +80,8 @@ impl AsyncRedis {
                     .set_min_delay(Duration::from_millis(10))
                     .set_max_delay(Duration::from_secs(1));
                 Nodes::Single(
-                    ConnectionManager::new_lazy_with_config(client, cfg).map_err(|e| servers::bad_url(url, e))?,
+                    ConnectionManager::new_lazy_with_config(client, cfg)
+                        .map_err(|e| servers::bad_url(url, e))?,
                 )
             }
             Servers::Cluster(urls) => Nodes::Cluster(
@@ -96,10 +97,7 @@ impl AsyncRedis {
                 servers::first_info(urls)?,
             ),
         };
-        Ok(AsyncRedis {
-            nodes,
-            endpoint: servers.endpoint(),
-        })
+        Ok(AsyncRedis { nodes, endpoint: servers.endpoint() })
     }
 
     async fn conn(&self) -> L2Result<Conn> {
@@ -134,7 +132,9 @@ impl AsyncRedis {
 
     async fn scan_all(&self, pattern: &str, deadline: Instant) -> L2Result<Vec<String>> {
         let first = match &self.nodes {
-            Nodes::Single(_) => return self.with(deadline, |mut c| async move { scan_node(&mut c, pattern).await }).await,
+            Nodes::Single(_) => {
+                return self.with(deadline, |mut c| async move { scan_node(&mut c, pattern).await }).await;
+            }
             Nodes::Cluster(_, _, first) => first,
         };
         let masters = self
@@ -150,7 +150,8 @@ impl AsyncRedis {
                 let mut conn = Client::open(info)?.get_multiplexed_async_connection().await?;
                 scan_node(&mut conn, pattern).await
             };
-            let found = tokio::time::timeout(remaining(deadline), work).await.map_err(|_| L2Error::timeout())??;
+            let found =
+                tokio::time::timeout(remaining(deadline), work).await.map_err(|_| L2Error::timeout())??;
             keys.extend(found);
         }
         Ok(keys)
@@ -193,8 +194,20 @@ impl Backend for AsyncRedis {
         cas_reply(self.with(deadline, |mut c| async move { cmd.query_async(&mut c).await }).await?)
     }
 
+    async fn cas_many(&self, args: &[CasArgs<'_>], deadline: Instant) -> L2Result<Vec<Cas>> {
+        // Every key of a partition is in one slot, so a cluster connection
+        // sends the whole pipeline to one node.
+        let pipe = cas_pipe(args);
+        let replies = self
+            .with(deadline, |mut c| async move { pipe.query_async::<Vec<redis::Value>>(&mut c).await })
+            .await?;
+        cas_replies(replies)
+    }
+
     async fn index(&self, key: &str, deadline: Instant) -> L2Result<Vec<(String, i64)>> {
-        let v = self.with(deadline, |mut c| async move { redis::cmd("HGETALL").arg(key).query_async(&mut c).await }).await?;
+        let v = self
+            .with(deadline, |mut c| async move { redis::cmd("HGETALL").arg(key).query_async(&mut c).await })
+            .await?;
         index_reply(v)
     }
 
@@ -208,8 +221,10 @@ impl Backend for AsyncRedis {
     }
 
     async fn ping(&self, deadline: Instant) -> L2Result<()> {
-        self.with(deadline, |mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await.map(drop) })
-            .await
+        self.with(deadline, |mut c| async move {
+            redis::cmd("PING").query_async::<String>(&mut c).await.map(drop)
+        })
+        .await
     }
 
     async fn sleep(&self, d: Duration) {

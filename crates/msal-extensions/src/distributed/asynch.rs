@@ -32,8 +32,9 @@ impl DistributedCacheBuilder {
     /// outside a tokio runtime.
     pub fn build_async(self) -> Result<AsyncDistributedTokenCache> {
         let ring = self.checked_ring()?;
-        let handle = tokio::runtime::Handle::try_current()
-            .map_err(|_| Error::invalid("distributed cache", "build_async must be called inside a tokio runtime"))?;
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::invalid("distributed cache", "build_async must be called inside a tokio runtime")
+        })?;
         let l2 = AsyncRedis::new(&self.servers, self.cfg.timeout)?;
         let engine = Arc::new(Engine::new(l2, self.cfg, ring, self.hook));
         let worker = handle.spawn(background(engine.clone()));
@@ -89,6 +90,14 @@ impl AsyncDistributedTokenCache {
     /// As there.
     pub async fn add_all(&self, partition: &Partition, responses: &[TokenResponse]) -> Result<WriteOutcome> {
         self.engine.add_all(partition, responses).await
+    }
+
+    /// See [`DistributedTokenCache::import`](super::DistributedTokenCache::import).
+    ///
+    /// # Errors
+    /// As there.
+    pub async fn import(&self, partition: &Partition, cache: &TokenCache) -> Result<WriteOutcome> {
+        self.engine.import(partition, cache.clone()).await
     }
 
     /// See [`DistributedTokenCache::remove_partition`](super::DistributedTokenCache::remove_partition).

@@ -91,6 +91,20 @@ pub(crate) fn cas_cmd(a: &CasArgs<'_>) -> redis::Cmd {
     c
 }
 
+/// A pipeline of [`CAS_SCRIPT`]s.
+pub(crate) fn cas_pipe(args: &[CasArgs<'_>]) -> redis::Pipeline {
+    let mut p = redis::pipe();
+    for a in args {
+        p.add_command(cas_cmd(a));
+    }
+    p
+}
+
+/// Decodes the replies of [`cas_pipe`].
+pub(crate) fn cas_replies(v: Vec<redis::Value>) -> L2Result<Vec<Cas>> {
+    v.into_iter().map(cas_reply).collect()
+}
+
 /// [`DELETE_SCRIPT`] for the partition whose index is `index`.
 pub(crate) fn delete_cmd(index: &str, head: &str) -> redis::Cmd {
     let mut c = eval(DELETE_SCRIPT, &[index]);
@@ -169,6 +183,14 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// [`CAS_SCRIPT`].
     fn cas(&self, args: &CasArgs<'_>, deadline: Instant) -> impl Future<Output = L2Result<Cas>> + Send;
+
+    /// Many [`CAS_SCRIPT`]s of one partition in one pipeline (one round
+    /// trip, and one `fsync` on a server with `appendfsync always`).
+    fn cas_many(
+        &self,
+        args: &[CasArgs<'_>],
+        deadline: Instant,
+    ) -> impl Future<Output = L2Result<Vec<Cas>>> + Send;
 
     /// The index of a partition: sub-partition name → expiry (unix ms).
     fn index(

@@ -107,6 +107,17 @@ impl DistributedTokenCache {
         block_on(self.engine.add_all(partition, responses))
     }
 
+    /// Stores every entry of an MSAL cache in `partition` (e.g. to move a
+    /// file cache of one application into Redis), one write per document.
+    /// Entries replace those with the same identity; expired access tokens
+    /// are not stored.
+    ///
+    /// # Errors
+    /// As [`add`](Self::add).
+    pub fn import(&self, partition: &Partition, cache: &TokenCache) -> Result<WriteOutcome> {
+        block_on(self.engine.import(partition, cache.clone()))
+    }
+
     /// Deletes the partition (sign-out), from Redis, L1 and the write queue.
     ///
     /// # Errors

@@ -77,7 +77,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Combiner {
     /// Drops entries in the mailbox of `key`.
-    pub(crate) fn post(&self, key: &str, delta: Arc<TokenCache>, companion: Option<i64>, deadline: Instant) -> Ticket {
+    pub(crate) fn post(
+        &self,
+        key: &str,
+        delta: Arc<TokenCache>,
+        companion: Option<i64>,
+        deadline: Instant,
+    ) -> Ticket {
         let ticket = Arc::new(Mutex::new(None));
         let item = Item { delta, companion, deadline, ticket: ticket.clone() };
         lock(&self.boxes).entry(key.to_owned()).or_default().items.push(item);
@@ -149,7 +155,9 @@ pub(crate) fn duplicate(e: &Error) -> Error {
         Error::Encryption { location, message, .. } => {
             Error::Encryption { location: location.clone(), message: message.clone(), source: None }
         }
-        Error::Corrupt { location, reason } => Error::Corrupt { location: location.clone(), reason: reason.clone() },
+        Error::Corrupt { location, reason } => {
+            Error::Corrupt { location: location.clone(), reason: reason.clone() }
+        }
         other => Error::Corrupt { location: "distributed cache".into(), reason: other.to_string() },
     }
 }

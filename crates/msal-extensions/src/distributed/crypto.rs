@@ -1,4 +1,4 @@
-//! Encryption at rest: AES-256-GCM with a key ring.
+//! Encryption at rest: AES-256-GCM (`ring`) with a key ring.
 //!
 //! A stored value is `MXE1 | key-id length (1 byte) | key id | nonce (12) |
 //! ciphertext+tag`. The associated data binds it to its Redis key and
@@ -9,9 +9,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -30,8 +31,9 @@ const AAD_TAG: &[u8] = b"msal-extensions distributed cache v1\0";
 /// rewritten or has expired (at most the longest token lifetime, e.g. 90
 /// days for refresh tokens).
 ///
-/// Keys are wiped from memory when the ring is dropped and never appear in
-/// `Debug` output; only their ids do.
+/// Keys never appear in `Debug` output, only their ids do. The raw key
+/// given to the ring is wiped once expanded; the expanded key lives in
+/// `ring`'s key type, which does not wipe itself when dropped.
 ///
 /// # Examples
 /// ```
@@ -44,7 +46,9 @@ const AAD_TAG: &[u8] = b"msal-extensions distributed cache v1\0";
 #[derive(Clone)]
 pub struct KeyRing {
     current: String,
-    keys: HashMap<String, Zeroizing<[u8; 32]>>,
+    /// Key id → the key, expanded once (expanding an AES key costs more
+    /// than sealing a small document).
+    keys: HashMap<String, Arc<LessSafeKey>>,
 }
 
 impl KeyRing {
@@ -57,7 +61,7 @@ impl KeyRing {
     pub fn new(key_id: &str, key: [u8; 32]) -> Result<Self> {
         check_id(key_id)?;
         let mut keys = HashMap::new();
-        keys.insert(key_id.to_owned(), Zeroizing::new(key));
+        keys.insert(key_id.to_owned(), cipher(key));
         Ok(KeyRing { current: key_id.to_owned(), keys })
     }
 
@@ -71,7 +75,7 @@ impl KeyRing {
         if self.keys.contains_key(key_id) {
             return Err(Error::invalid("key id", format!("{key_id:?} is already in the key ring")));
         }
-        self.keys.insert(key_id.to_owned(), Zeroizing::new(key));
+        self.keys.insert(key_id.to_owned(), cipher(key));
         Ok(self)
     }
 
@@ -88,21 +92,20 @@ impl KeyRing {
     /// Encrypts `plain` for the Redis key `location` at `version`.
     pub(crate) fn seal(&self, plain: &[u8], location: &str, version: &str) -> Result<Vec<u8>> {
         let key = &self.keys[&self.current];
-        let cipher = Aes256Gcm::new((&**key).into());
         let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce).map_err(|e| Error::Encryption {
+        random_fill(&mut nonce).map_err(|_| Error::Encryption {
             location: location.to_owned(),
             message: "the operating system gave no random bytes for the nonce".into(),
-            source: Some(Box::new(std::io::Error::other(e.to_string()))),
+            source: None,
         })?;
         let aad = aad(location, version);
-        let sealed = cipher.encrypt((&nonce).into(), Payload { msg: plain, aad: &aad }).map_err(|_| {
-            Error::Encryption {
+        let mut sealed = plain.to_vec();
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&aad), &mut sealed)
+            .map_err(|_| Error::Encryption {
                 location: location.to_owned(),
                 message: "AES-GCM refused the value (too large)".into(),
                 source: None,
-            }
-        })?;
+            })?;
         let mut out = Vec::with_capacity(MAGIC.len() + 1 + self.current.len() + NONCE_LEN + sealed.len());
         out.extend_from_slice(MAGIC);
         out.push(self.current.len() as u8);
@@ -134,15 +137,33 @@ impl KeyRing {
         let Some(key) = self.keys.get(key_id) else {
             return Err(Error::UnknownKey { location: location.to_owned(), key_id: key_id.to_owned() });
         };
-        let cipher = Aes256Gcm::new((&**key).into());
         let aad = aad(location, version);
-        cipher.decrypt(nonce.into(), Payload { msg: sealed, aad: &aad }).map(Zeroizing::new).map_err(|_| {
-            bad(format!(
-                "the key with id {key_id:?} does not open it: the value was changed or moved, \
+        let mut buf = Zeroizing::new(sealed.to_vec());
+        let len = key
+            .open_in_place(Nonce::assume_unique_for_key(*nonce), Aad::from(&aad), &mut buf)
+            .map_err(|_| {
+                bad(format!(
+                    "the key with id {key_id:?} does not open it: the value was changed or moved, \
                      or another key was given that id"
-            ))
-        })
+                ))
+            })?
+            .len();
+        buf.truncate(len);
+        Ok(buf)
     }
+}
+
+/// The expanded key; this copy of the raw key is wiped.
+fn cipher(key: [u8; 32]) -> Arc<LessSafeKey> {
+    let key = Zeroizing::new(key);
+    let unbound = UnboundKey::new(&AES_256_GCM, &key[..]).expect("an AES-256 key is 32 bytes");
+    Arc::new(LessSafeKey::new(unbound))
+}
+
+/// Fills `buf` from the operating system's random source.
+pub(crate) fn random_fill(buf: &mut [u8]) -> Result<(), ring::error::Unspecified> {
+    static RNG: std::sync::OnceLock<SystemRandom> = std::sync::OnceLock::new();
+    RNG.get_or_init(SystemRandom::new).fill(buf)
 }
 
 /// The id of the key a stored value was sealed with, if it is a sealed value.

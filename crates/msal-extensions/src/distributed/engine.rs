@@ -273,7 +273,13 @@ impl<B: Backend> Engine<B> {
     /// Stores a document read from or written to Redis in L1, with the
     /// queued writes for it merged in (they are not in Redis yet); returns
     /// the document L1 holds afterwards (a newer copy, if it had one).
-    fn put_l1(&self, key: &str, version: Option<Arc<str>>, mut cache: TokenCache, len: usize) -> Arc<TokenCache> {
+    fn put_l1(
+        &self,
+        key: &str,
+        version: Option<Arc<str>>,
+        mut cache: TokenCache,
+        len: usize,
+    ) -> Arc<TokenCache> {
         let mut dirty = false;
         for d in self.queue.pending_for(key) {
             dirty |= cache.merge_entries(&d);
@@ -410,6 +416,65 @@ impl<B: Backend> Engine<B> {
             location: key,
             attempts: self.cfg.max_attempts,
         }))
+    }
+
+    /// Creates documents that do not exist yet, in one pipeline. Returns the
+    /// outcome, and the documents that exist after all (or could not be
+    /// sent) for the usual path.
+    pub(crate) async fn create_many(
+        &self,
+        keys: &Keys,
+        docs: &[(Sub, TokenCache)],
+        companion: Option<i64>,
+    ) -> Result<(WriteOutcome, Vec<(Sub, TokenCache)>)> {
+        let now = unix_now();
+        let index = keys.index();
+        let mut prepared = Vec::with_capacity(docs.len());
+        for (sub, delta) in docs {
+            let mut cache = TokenCache::new();
+            cache.merge_entries(delta);
+            delta::drop_expired(&mut cache, now);
+            let key = keys.blob(sub);
+            let version = next_version(0);
+            let json = cache.serialize();
+            let data =
+                if cache.is_empty() { Vec::new() } else { self.seal(json.as_bytes(), &key, &version)? };
+            let expire_at_ms = delta::expiry(delta, now, self.cfg.refresh_token_lifetime, companion) * 1000;
+            prepared.push((key, sub.name(), version, data, expire_at_ms, cache, json.len()));
+        }
+        let args: Vec<CasArgs<'_>> = prepared
+            .iter()
+            .map(|(key, name, version, data, expire_at_ms, ..)| CasArgs {
+                key,
+                index: &index,
+                sub: name,
+                expected: "",
+                version,
+                data,
+                expire_at_ms: *expire_at_ms,
+                extend_only: true,
+            })
+            .collect();
+        let replies = match self.l2.cas_many(&args, self.deadline()).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.l2_failed("write", &e);
+                return Ok((WriteOutcome::Unchanged, docs.to_vec()));
+            }
+        };
+        self.l2_ok();
+        let mut left = Vec::new();
+        for ((reply, p), doc) in replies.into_iter().zip(prepared).zip(docs) {
+            match reply {
+                Cas::Stored => {
+                    let (key, _, version, _, _, cache, len) = p;
+                    self.put_l1(&key, Some(version.into()), cache, len);
+                    Counters::bump(&self.counters.writes_stored);
+                }
+                Cas::Absent | Cas::Conflict { .. } => left.push(doc.clone()),
+            }
+        }
+        Ok((WriteOutcome::Stored, left))
     }
 
     /// Keeps a write that could not reach Redis: in L1 at once (so this
@@ -563,7 +628,7 @@ fn next_version(n: u64) -> String {
     let mut r = [0u8; 8];
     // Without OS randomness the counter alone still orders writes; the
     // chance of a stale writer matching a recreated key stays tiny.
-    let _ = getrandom::fill(&mut r);
+    let _ = crypto::random_fill(&mut r);
     format!("{}-{:016x}", n + 1, u64::from_le_bytes(r))
 }
 
@@ -571,7 +636,7 @@ fn next_version(n: u64) -> String {
 /// spreads writers that keep colliding on one partition.
 fn conflict_pause(attempt: u32) -> Duration {
     let mut r = [0u8; 4];
-    let _ = getrandom::fill(&mut r);
+    let _ = crypto::random_fill(&mut r);
     let cap_us = 250u64 << attempt.min(6);
     Duration::from_micros(u64::from(u32::from_le_bytes(r)) % cap_us)
 }

@@ -13,6 +13,9 @@ use crate::cache::{
 };
 use crate::error::Result;
 
+/// Documents created per pipeline by an import.
+const IMPORT_PIPELINE: usize = 256;
+
 impl<B: Backend> Engine<B> {
     pub(crate) async fn access_token(
         &self,
@@ -51,9 +54,28 @@ impl<B: Backend> Engine<B> {
         for r in responses {
             all.add_at(r, now)?;
         }
+        self.import(partition, all).await
+    }
+
+    /// Stores every entry of `all` in the partition, one write per document.
+    /// Documents this process holds no copy of are first tried as
+    /// creations, pipelined; the rest (and any that exist after all) go
+    /// through the usual compare-and-set.
+    pub(crate) async fn import(&self, partition: &Partition, all: TokenCache) -> Result<WriteOutcome> {
         let split = delta::split(all);
+        let keys = self.keys(partition);
+        let (fresh, known): (Vec<_>, Vec<_>) = split
+            .docs
+            .into_iter()
+            .partition(|(sub, _)| self.is_up() && self.l1.get(&keys.blob(sub)).is_none());
         let mut outcome = WriteOutcome::Unchanged;
-        for (sub, doc) in split.docs {
+        let mut rest = known;
+        for chunk in fresh.chunks(IMPORT_PIPELINE) {
+            let (o, left) = self.create_many(&keys, chunk, split.companion).await?;
+            outcome = outcome.max(o);
+            rest.extend(left);
+        }
+        for (sub, doc) in rest {
             let o = self.write(partition, &sub, Arc::new(doc), split.companion).await?;
             outcome = outcome.max(o);
         }

@@ -13,8 +13,8 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConnection};
 use redis::{Client, Connection, ConnectionLike};
 
 use super::backend::{
-    Backend, Cas, CasArgs, L2Error, L2Result, Read, cas_cmd, cas_reply, delete_cmd, index_reply, read_cmd,
-    read_reply, remaining,
+    Backend, Cas, CasArgs, L2Error, L2Result, Read, cas_cmd, cas_pipe, cas_replies, cas_reply, delete_cmd,
+    index_reply, read_cmd, read_reply, remaining,
 };
 use super::servers::{self, Servers};
 use crate::error::Result;
@@ -79,11 +79,7 @@ impl SyncRedis {
                 servers::first_info(urls)?,
             ),
         };
-        Ok(SyncRedis {
-            nodes,
-            pool: Mutex::new(Vec::new()),
-            endpoint: servers.endpoint(),
-        })
+        Ok(SyncRedis { nodes, pool: Mutex::new(Vec::new()), endpoint: servers.endpoint() })
     }
 
     fn take(&self, deadline: Instant) -> L2Result<Conn> {
@@ -161,16 +157,32 @@ impl Backend for SyncRedis {
         known: Option<&str>,
         deadline: Instant,
     ) -> impl Future<Output = L2Result<Read>> + Send {
-        ready(
-            self.with(deadline, |c| read_cmd(key, known).query(c.like()))
-                .and_then(read_reply),
-        )
+        ready(self.with(deadline, |c| read_cmd(key, known).query(c.like())).and_then(read_reply))
     }
 
     fn cas(&self, a: &CasArgs<'_>, deadline: Instant) -> impl Future<Output = L2Result<Cas>> + Send {
+        ready(self.with(deadline, |c| cas_cmd(a).query(c.like())).and_then(cas_reply))
+    }
+
+    fn cas_many(
+        &self,
+        args: &[CasArgs<'_>],
+        deadline: Instant,
+    ) -> impl Future<Output = L2Result<Vec<Cas>>> + Send {
         ready(
-            self.with(deadline, |c| cas_cmd(a).query(c.like()))
-            .and_then(cas_reply),
+            self.with(deadline, |c| match c {
+                Conn::Single(c) => cas_pipe(args).query::<Vec<redis::Value>>(c),
+                // Every key of a partition is in one slot: the cluster
+                // pipeline sends the whole batch to one node.
+                Conn::Cluster(c) => {
+                    let mut cp = redis::cluster::cluster_pipe();
+                    for a in args {
+                        cp.add_command(cas_cmd(a));
+                    }
+                    cp.query::<Vec<redis::Value>>(c)
+                }
+            })
+            .and_then(cas_replies),
         )
     }
 
