@@ -787,3 +787,86 @@ fn large_app_partition_cluster() {
     let Some(t) = target(true) else { return };
     large_partition(&t);
 }
+
+// ------------------------------------------------------------ async API
+
+#[cfg(feature = "redis-async")]
+mod async_api {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
+    fn round_trip_async(target: &str) {
+        runtime().block_on(async {
+            let pre = prefix("async");
+            let cache = builder(target).key_prefix(&pre).key_ring(ring_a()).build_async().unwrap();
+            let other = builder(target).key_prefix(&pre).key_ring(ring_a()).build_async().unwrap();
+            let user = Partition::user("uid-1.tenant-1");
+            let scope = "api://orders/read";
+            // Concurrent writers of one document (tasks of two caches): nothing lost.
+            let (cache, other) = (Arc::new(cache), Arc::new(other));
+            let tasks: Vec<_> = (0..32)
+                .map(|i| {
+                    let (c, u) = (if i % 2 == 0 { cache.clone() } else { other.clone() }, user.clone());
+                    tokio::spawn(async move {
+                        c.add(&u, &response(&u, &format!("api://orders/s{i}"), &format!("tok-{i}"), 3600))
+                            .await
+                    })
+                })
+                .collect();
+            for t in tasks {
+                assert_eq!(t.await.unwrap().unwrap(), WriteOutcome::Stored);
+            }
+            cache.add(&user, &response(&user, scope, "tok-x", 3600)).await.unwrap();
+            let got = other.access_token(&user, &query(&user, scope)).await.unwrap().unwrap();
+            assert_eq!(got.secret.as_ref().unwrap().expose(), "tok-x");
+            let doc = other.load_partition(&user).await.unwrap();
+            assert_eq!(doc.access_tokens().count(), 33);
+            assert_eq!(other.list_partitions().await.unwrap(), vec![user.clone()]);
+            other.remove_partition(&user).await.unwrap();
+            assert!(cache.load_partition(&user).await.unwrap().is_empty());
+        });
+    }
+
+    #[test]
+    #[ignore = "needs redis-server; scripts/test.sh runs it"]
+    fn async_round_trip_single_node() {
+        let Some(t) = target(false) else { return };
+        round_trip_async(&t);
+    }
+
+    #[test]
+    #[ignore = "needs redis-server; scripts/test.sh runs it"]
+    fn async_round_trip_cluster() {
+        let Some(t) = target(true) else { return };
+        round_trip_async(&t);
+    }
+
+    /// Redis unreachable: async calls return within the bound, lookups come
+    /// from L1, writes are queued; built outside a runtime is a typed error.
+    #[test]
+    fn async_outage_is_bounded() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("redis://127.0.0.1:{port}");
+        let e = DistributedCacheBuilder::new(&url).key_ring(ring_a()).build_async().unwrap_err();
+        assert!(matches!(e, Error::InvalidInput { .. }), "{e}");
+        runtime().block_on(async {
+            let cache = DistributedCacheBuilder::new(&url)
+                .key_ring(ring_a())
+                .timeout(Duration::from_millis(200))
+                .build_async()
+                .unwrap();
+            let app = Partition::app("client-1", "tenant-1");
+            let t0 = Instant::now();
+            assert_eq!(
+                cache.add(&app, &response(&app, "api://x/.default", "tok", 3600)).await.unwrap(),
+                WriteOutcome::Queued
+            );
+            assert!(cache.access_token(&app, &query(&app, "api://x/.default")).await.unwrap().is_some());
+            assert!(t0.elapsed() < Duration::from_millis(600), "{:?}", t0.elapsed());
+            assert!(!cache.metrics().l2_available);
+        });
+    }
+}
