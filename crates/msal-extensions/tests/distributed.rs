@@ -110,29 +110,27 @@ fn query<'a>(partition: &'a Partition, scope: &'a str) -> AccessTokenQuery<'a> {
     }
 }
 
-/// A plain connection to the server holding `key` (for raw checks).
+/// A plain connection to the test server or cluster (for raw checks).
 fn raw(target: &str) -> RawRedis {
     match target.split_once(':').unwrap() {
         ("single", url) => RawRedis::Single(redis::Client::open(url).unwrap().get_connection().unwrap()),
-        (_, urls) => RawRedis::Cluster(
-            redis::cluster::ClusterClient::new(urls.split(',').collect::<Vec<_>>())
-                .unwrap()
-                .get_connection()
-                .unwrap(),
-        ),
+        (_, urls) => {
+            let client = redis::cluster::ClusterClient::new(urls.split(',').collect::<Vec<_>>()).unwrap();
+            RawRedis::Cluster(Box::new(client.get_connection().unwrap()))
+        }
     }
 }
 
 enum RawRedis {
     Single(redis::Connection),
-    Cluster(redis::cluster::ClusterConnection),
+    Cluster(Box<redis::cluster::ClusterConnection>),
 }
 
 impl RawRedis {
     fn like(&mut self) -> &mut dyn redis::ConnectionLike {
         match self {
             RawRedis::Single(c) => c,
-            RawRedis::Cluster(c) => c,
+            RawRedis::Cluster(c) => &mut **c,
         }
     }
 

@@ -94,6 +94,7 @@ impl<'a> AccessTokenQuery<'a> {
     }
 
     /// The requested scopes (the distributed cache picks a sub-partition by them).
+    #[cfg(feature = "redis")]
     pub(crate) fn scopes(&self) -> &[&'a str] {
         &self.scopes
     }

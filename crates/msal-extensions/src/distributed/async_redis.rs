@@ -22,7 +22,7 @@ use crate::error::Result;
 enum Nodes {
     Single(ConnectionManager),
     /// Connected on first use (connecting is async), and again after a failure to connect.
-    Cluster(ClusterClient, Mutex<Option<ClusterConnection>>, redis::ConnectionInfo),
+    Cluster(Box<(ClusterClient, Mutex<Option<ClusterConnection>>, redis::ConnectionInfo)>),
 }
 
 /// A connection handle for one operation (both kinds are cheap clones of a
@@ -84,7 +84,7 @@ impl AsyncRedis {
                         .map_err(|e| servers::bad_url(url, e))?,
                 )
             }
-            Servers::Cluster(urls) => Nodes::Cluster(
+            Servers::Cluster(urls) => Nodes::Cluster(Box::new((
                 ClusterClientBuilder::new(urls.iter().map(String::as_str))
                     .connection_timeout(timeout)
                     .response_timeout(timeout)
@@ -95,7 +95,7 @@ impl AsyncRedis {
                     .map_err(|e| servers::bad_url(&urls.join(","), e))?,
                 Mutex::new(None),
                 servers::first_info(urls)?,
-            ),
+            ))),
         };
         Ok(AsyncRedis { nodes, endpoint: servers.endpoint() })
     }
@@ -103,7 +103,8 @@ impl AsyncRedis {
     async fn conn(&self) -> L2Result<Conn> {
         match &self.nodes {
             Nodes::Single(m) => Ok(Conn::Single(m.clone())),
-            Nodes::Cluster(client, slot, _) => {
+            Nodes::Cluster(c) => {
+                let (client, slot, _) = &**c;
                 if let Some(c) = slot.lock().unwrap_or_else(|p| p.into_inner()).clone() {
                     return Ok(Conn::Cluster(c));
                 }
@@ -135,7 +136,7 @@ impl AsyncRedis {
             Nodes::Single(_) => {
                 return self.with(deadline, |mut c| async move { scan_node(&mut c, pattern).await }).await;
             }
-            Nodes::Cluster(_, _, first) => first,
+            Nodes::Cluster(c) => &c.2,
         };
         let masters = self
             .with(deadline, |mut c| async move {

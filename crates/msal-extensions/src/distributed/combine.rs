@@ -96,11 +96,11 @@ impl Combiner {
     pub(crate) fn turn(&self, key: &str, ticket: &Ticket, deadline: Instant) -> Turn {
         let mut boxes = lock(&self.boxes);
         let Some(mb) = boxes.get_mut(key) else { return Turn::Wait };
-        if Instant::now() >= deadline {
-            if let Some(pos) = mb.items.iter().position(|i| Arc::ptr_eq(&i.ticket, &ticket.0)) {
-                mb.items.swap_remove(pos);
-                return Turn::Withdrawn;
-            }
+        if Instant::now() >= deadline
+            && let Some(pos) = mb.items.iter().position(|i| Arc::ptr_eq(&i.ticket, &ticket.0))
+        {
+            mb.items.swap_remove(pos);
+            return Turn::Withdrawn;
         }
         if mb.busy || mb.items.is_empty() {
             return Turn::Wait;

@@ -291,7 +291,7 @@ mod tests {
         assert_eq!(blob, "msal:{app%3Ac%7D%7B%3Aid%3At}:r:api%3A%2F%2Fx%2F%7By%7D");
         assert!(k.index().starts_with("msal:{app%3Ac%7D%7B%3Aid%3At}:"));
         assert_eq!(
-            Sub::from_name(&blob.rsplit_once("}:").unwrap().1),
+            Sub::from_name(blob.rsplit_once("}:").unwrap().1),
             Some(Sub::Resource("api://x/{y}".into()))
         );
         assert_eq!(Keys::partition_of_index("msal", &k.index()), Some(p));

@@ -22,12 +22,12 @@ use crate::error::Result;
 enum Nodes {
     Single(Client),
     /// The client, and the settings of the first node (for the others' listing connections).
-    Cluster(ClusterClient, redis::ConnectionInfo),
+    Cluster(Box<(ClusterClient, redis::ConnectionInfo)>),
 }
 
 enum Conn {
     Single(Connection),
-    Cluster(ClusterConnection),
+    Cluster(Box<ClusterConnection>),
 }
 
 impl Conn {
@@ -47,7 +47,7 @@ impl Conn {
     fn like(&mut self) -> &mut dyn ConnectionLike {
         match self {
             Conn::Single(c) => c,
-            Conn::Cluster(c) => c,
+            Conn::Cluster(c) => &mut **c,
         }
     }
 }
@@ -65,7 +65,7 @@ impl SyncRedis {
             Servers::Single(url) => {
                 Nodes::Single(Client::open(url.as_str()).map_err(|e| servers::bad_url(url, e))?)
             }
-            Servers::Cluster(urls) => Nodes::Cluster(
+            Servers::Cluster(urls) => Nodes::Cluster(Box::new((
                 ClusterClientBuilder::new(urls.iter().map(String::as_str))
                     .connection_timeout(timeout)
                     .response_timeout(timeout)
@@ -77,7 +77,7 @@ impl SyncRedis {
                     .build()
                     .map_err(|e| servers::bad_url(&urls.join(","), e))?,
                 servers::first_info(urls)?,
-            ),
+            ))),
         };
         Ok(SyncRedis { nodes, pool: Mutex::new(Vec::new()), endpoint: servers.endpoint() })
     }
@@ -95,7 +95,7 @@ impl SyncRedis {
     fn connect(&self, deadline: Instant) -> L2Result<Conn> {
         match &self.nodes {
             Nodes::Single(c) => Ok(Conn::Single(c.get_connection_with_timeout(remaining(deadline))?)),
-            Nodes::Cluster(c, _) => Ok(Conn::Cluster(c.get_connection()?)),
+            Nodes::Cluster(c) => Ok(Conn::Cluster(Box::new(c.0.get_connection()?))),
         }
     }
 
@@ -113,7 +113,8 @@ impl SyncRedis {
     fn scan_all(&self, pattern: &str, deadline: Instant) -> L2Result<Vec<String>> {
         match &self.nodes {
             Nodes::Single(_) => self.with(deadline, |c| scan_node(c.like(), pattern)),
-            Nodes::Cluster(_, first) => {
+            Nodes::Cluster(c) => {
+                let first = &c.1;
                 let masters = self.with(deadline, |c| {
                     let slots: redis::Value = redis::cmd("CLUSTER").arg("SLOTS").query(c.like())?;
                     Ok(servers::masters_of(slots))
