@@ -12,6 +12,8 @@
 #     inside a private D-Bus session with gnome-keyring's Secret Service
 #     (scripts/with-secret-service.sh), so the Linux encrypted backend and its
 #     interop with Python's LibsecretPersistence run against a real daemon;
+#   - the distributed token cache (feature redis-async) against a Redis
+#     node and a 3-master cluster that scripts/redis-servers.sh starts;
 #   - clippy for Windows (gnu, msvc) and macOS (arm64, x86_64), and the
 #     Windows build's tests (DPAPI, lock, file) under Wine (scripts/cross-target.sh);
 #   - a short run of every fuzz target (scripts/fuzz.sh; nightly + cargo-fuzz).
@@ -34,6 +36,8 @@ log "cargo test --workspace (inside a private session bus with an unlocked Secre
 # WITH_SECRET_SERVICE=1, which with-secret-service.sh sets; CI=true makes a
 # missing one a failure rather than a skip.
 bash scripts/with-secret-service.sh cargo test --workspace --locked --no-fail-fast
+log "distributed token cache: against a Redis node and a 3-master Redis Cluster"
+bash scripts/redis-servers.sh test
 log "Windows and macOS: cross-target clippy, and the Windows tests under Wine"
 bash scripts/cross-target.sh all
 

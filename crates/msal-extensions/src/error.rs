@@ -96,6 +96,34 @@ pub enum Error {
         /// Why it is unusable.
         reason: String,
     },
+    /// A distributed cache write kept meeting newer versions written by
+    /// other processes and gave up after its bound of attempts. Nothing of
+    /// this write was stored; calling again is safe.
+    ConflictRetriesExhausted {
+        /// The Redis key of the (sub-)partition.
+        location: String,
+        /// How many compare-and-set attempts were made.
+        attempts: u32,
+    },
+    /// A distributed cache value was encrypted with a key that is not in
+    /// this process's key ring (a key retired too early, or a process
+    /// configured with another ring). Never reported as a parse error.
+    UnknownKey {
+        /// The Redis key holding the value.
+        location: String,
+        /// The id of the key the value was written with.
+        key_id: String,
+    },
+    /// The distributed cache's Redis server (L2) could not be reached or did
+    /// not answer within the configured bound.
+    L2Unavailable {
+        /// The server or cluster, as `redis://host:port` (no credentials).
+        endpoint: String,
+        /// What was being done, e.g. `"list partitions"`.
+        op: &'static str,
+        /// The client's error, when there is one (none for a timeout).
+        source: Option<BoxError>,
+    },
     /// An I/O operation on a file failed.
     Io {
         /// What was being done, e.g. `"rename temporary file over"`.
@@ -181,6 +209,20 @@ impl fmt::Display for Error {
             }
             Error::InvalidInput { what, reason } => write!(f, "invalid {what}: {reason}"),
             Error::Io { op, path, .. } => write!(f, "failed to {op} {}", path.display()),
+            Error::ConflictRetriesExhausted { location, attempts } => write!(
+                f,
+                "gave up writing {location} after {attempts} attempts: other writers kept changing it; \
+                 retry, or raise the conflict bound if this partition is that busy"
+            ),
+            Error::UnknownKey { location, key_id } => write!(
+                f,
+                "the value at {location} was encrypted with key id {key_id:?}, which is not in the key ring; \
+                 add that key to the ring (as an old key) to read it"
+            ),
+            Error::L2Unavailable { endpoint, op, .. } => write!(
+                f,
+                "could not {op}: the Redis server {endpoint} is unreachable or did not answer in time"
+            ),
         }
     }
 }
@@ -217,7 +259,8 @@ impl std::error::Error for Error {
             Error::Io { source, .. } => Some(source),
             Error::Encryption { source, .. }
             | Error::Decryption { source, .. }
-            | Error::Unavailable { source, .. } => {
+            | Error::Unavailable { source, .. }
+            | Error::L2Unavailable { source, .. } => {
                 source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
             }
             _ => None,
@@ -236,6 +279,8 @@ impl From<Error> for io::Error {
             Error::InvalidInput { .. } => io::ErrorKind::InvalidInput,
             Error::Unavailable { .. } => io::ErrorKind::Unsupported,
             Error::StoreLocked { .. } => io::ErrorKind::PermissionDenied,
+            Error::UnknownKey { .. } => io::ErrorKind::InvalidData,
+            Error::L2Unavailable { .. } => io::ErrorKind::NotConnected,
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, err)

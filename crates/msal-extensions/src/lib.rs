@@ -33,6 +33,7 @@
     not(feature = "watch"),
     doc = "| be told when another program signs in, signs out or clears the cache | `PersistedTokenCache::watch`, with the cargo feature `watch` |"
 )]
+//! | share a token cache between the machines of a fleet, through Redis (feature `redis`) | `distributed::DistributedTokenCache` |
 //!
 //! # Design
 //!
@@ -109,6 +110,8 @@
 pub struct ReadmeDoctests;
 
 pub mod cache;
+#[cfg(feature = "redis")]
+pub mod distributed;
 mod dpapi;
 mod encrypted;
 mod error;

@@ -67,6 +67,8 @@ pub fn decode_jwt_claims(jwt: &str) -> Option<serde_json::Map<String, serde_json
     jwt::jwt_claims(jwt)
 }
 
+#[cfg(feature = "redis")]
+pub(crate) use model::parse_seconds;
 pub(crate) use query::unix_now;
 
 use model::{EntryFields, Lazy, RawText};

@@ -94,6 +94,12 @@ impl<'a> AccessTokenQuery<'a> {
         self
     }
 
+    /// The requested scopes (the distributed cache picks a sub-partition by them).
+    #[cfg(feature = "redis")]
+    pub(crate) fn scopes(&self) -> &[&'a str] {
+        &self.scopes
+    }
+
     fn matches(&self, at: &AccessToken, valid_after: i64) -> bool {
         let account_ok = match self.home_account_id {
             Some(h) => at.home_account_id.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(h)),
