@@ -104,12 +104,16 @@ mod dpapi;
 mod encrypted;
 mod error;
 mod file;
+mod item;
 mod keychain;
 pub mod lock;
+mod memory;
 mod persisted;
 mod persistence;
 pub mod presets;
+pub mod recovery;
 pub mod secret_service;
+pub mod store;
 mod sys;
 
 pub use cache::{
@@ -120,11 +124,15 @@ pub use dpapi::{DpapiPersistence, DpapiScope};
 pub use encrypted::{ChosenPersistence, EncryptedPersistenceBuilder, Fallback, build_encrypted_persistence};
 pub use error::{BoxError, Error, LockHolder, Result};
 pub use file::{Durability, FilePersistence};
-pub use keychain::KeychainPersistence;
+pub use item::{SecretItem, SecretItemPersistence};
+pub use keychain::{KeychainItem, KeychainPersistence};
 pub use lock::{CrossPlatLock, LockOptions};
+pub use memory::MemoryPersistence;
 pub use persisted::{OnCorrupt, PersistedTokenCache};
 pub use persistence::{ChangeToken, Persistence};
+pub use recovery::{CopyPlace, CopyReason, KeptCopy};
 pub use secret_service::{
-    SecretCollection, SecretEncoding, SecretServiceBuilder, SecretServicePersistence, SessionEncryption,
-    default_schema_name,
+    SecretCollection, SecretEncoding, SecretServiceBuilder, SecretServiceItem, SecretServicePersistence,
+    SessionEncryption, default_schema_name,
 };
+pub use store::{LocationRole, StoreKind, StoreSpec};

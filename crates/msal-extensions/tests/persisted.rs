@@ -45,6 +45,9 @@ impl Persistence for Counting {
         }
         Ok(full)
     }
+    fn delete(&self) -> msal_extensions::Result<()> {
+        self.inner.delete()
+    }
     fn change_token(&self) -> msal_extensions::Result<ChangeToken> {
         self.inner.change_token()
     }

@@ -50,6 +50,9 @@ enum Op {
     Read,
 }
 
+/// The Secret Service exists here.
+pub(crate) const AVAILABLE: bool = true;
+
 /// An open connection and Secret Service session.
 pub(crate) struct Connection {
     service: SecretService<'static>,
@@ -91,6 +94,12 @@ impl Connection {
         };
         let secret = item.get_secret().map_err(|e| decode(e, Op::Read, spec))?;
         Ok(Some(Zeroizing::new(secret)))
+    }
+
+    /// Checks that the collection answers and is unlocked; writes nothing.
+    pub(crate) fn check(&self, spec: &ItemSpec) -> Result<()> {
+        let collection = self.collection(spec)?;
+        self.ensure_unlocked(&collection, spec)
     }
 
     /// Deletes every item matching the attributes; returns how many.
