@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::Path;
 
 use clap::Args;
-use msal_extensions::lock::{self, LockState};
 use msal_extensions::TokenCache;
+use msal_extensions::lock::{self, LockState};
 use serde_json::json;
 
 use crate::output::{clean, now};

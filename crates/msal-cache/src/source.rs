@@ -172,7 +172,10 @@ impl Source {
             Backend::SecretService => {
                 let s = &self.secret;
                 let kind = StoreKind::SecretService {
-                    schema: s.schema.clone().unwrap_or_else(|| msal_extensions::default_schema_name(&self.location)),
+                    schema: s
+                        .schema
+                        .clone()
+                        .unwrap_or_else(|| msal_extensions::default_schema_name(&self.location)),
                     attributes: s.attributes.clone(),
                     label: s.label.clone().unwrap_or_default(),
                     collection: SecretCollection::Default,

@@ -325,7 +325,10 @@ mod tests {
         let e = decryption_error("c.bin", BAD_KEY_STATE);
         let s = e.to_string();
         assert!(matches!(e, Error::Decryption { .. }));
-        assert!(s.contains("-2146893813") && s.contains("sign in again") && s.contains("move the file aside"), "{s}");
+        assert!(
+            s.contains("-2146893813") && s.contains("sign in again") && s.contains("move the file aside"),
+            "{s}"
+        );
         assert!(e.source().unwrap().to_string().contains("0x8009000B"));
         let s = encryption_error("c.bin", DELEGATION_REQUIRED).to_string();
         assert!(s.contains("-2146892987") && s.contains("unencrypted"), "{s}");

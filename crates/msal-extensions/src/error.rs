@@ -335,7 +335,11 @@ mod tests {
             held_for: None,
             unrelated_process: Some("sleep".into()),
         };
-        let e = Error::LockTimeout { lockfile: "/c/it's.lockfile".into(), waited: Duration::ZERO, holder: Some(holder) };
+        let e = Error::LockTimeout {
+            lockfile: "/c/it's.lockfile".into(),
+            waited: Duration::ZERO,
+            holder: Some(holder),
+        };
         let s = e.to_string();
         assert!(s.contains("now runs `sleep`") && s.contains(r"rm '/c/it'\''s.lockfile'"), "{s}");
     }

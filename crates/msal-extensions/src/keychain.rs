@@ -103,7 +103,8 @@ impl SecretItemPersistence<KeychainItem> {
     }
 
     fn new_unchecked(signal_path: &Path) -> Result<Self> {
-        let item = KeychainItem { service: DEFAULT_SERVICE.to_owned(), account: default_account(signal_path) };
+        let item =
+            KeychainItem { service: DEFAULT_SERVICE.to_owned(), account: default_account(signal_path) };
         SecretItemPersistence::with_item(signal_path, item)
     }
 

@@ -128,7 +128,7 @@ pub use item::{SecretItem, SecretItemPersistence};
 pub use keychain::{KeychainItem, KeychainPersistence};
 pub use lock::{CrossPlatLock, LockOptions};
 pub use memory::MemoryPersistence;
-pub use persisted::{OnCorrupt, PersistedTokenCache};
+pub use persisted::{Held, Layout, OnCorrupt, PersistedTokenCache, SaveReport};
 pub use persistence::{ChangeToken, Persistence};
 pub use recovery::{CopyPlace, CopyReason, KeptCopy};
 pub use secret_service::{

@@ -189,7 +189,9 @@ impl Preset {
     /// The MSAL library that writes this preset's cache.
     pub fn owner(self) -> Owner {
         match self {
-            Preset::AzureCli | Preset::AzureIdentityPython | Preset::AzureIdentityPythonCae => Owner::MsalPython,
+            Preset::AzureCli | Preset::AzureIdentityPython | Preset::AzureIdentityPythonCae => {
+                Owner::MsalPython
+            }
             Preset::AzureIdentityJs => Owner::MsalNode,
             Preset::VisualStudio => Owner::MsalDotNet,
         }
@@ -273,7 +275,9 @@ impl Preset {
             _ => {
                 return Err(Error::invalid(
                     "preset",
-                    format!("{self} has no cache name to choose; only the Azure Identity for Python presets do"),
+                    format!(
+                        "{self} has no cache name to choose; only the Azure Identity for Python presets do"
+                    ),
                 ));
             }
         };
@@ -322,7 +326,12 @@ fn keychain(account: &str) -> PresetStorage {
     PresetStorage::Keychain { service: IDENTITY_SERVICE.into(), account: account.into() }
 }
 
-fn secret_service(schema: &str, attributes: &[(&str, &str)], label: &str, encoding: SecretEncoding) -> PresetStorage {
+fn secret_service(
+    schema: &str,
+    attributes: &[(&str, &str)],
+    label: &str,
+    encoding: SecretEncoding,
+) -> PresetStorage {
     PresetStorage::SecretService {
         schema: schema.into(),
         attributes: attributes.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
@@ -355,9 +364,12 @@ fn identity_python(platform: Platform, env: Env<'_>, cache_name: &str) -> Result
         // Only the default non-CAE cache uses the shared account name.
         Platform::MacOs if cache_name == "msal.cache.nocae" => keychain(MSAL_CACHE),
         Platform::MacOs => keychain(cache_name),
-        Platform::Linux => {
-            secret_service(cache_name, &[("MsalClientID", IDENTITY_SERVICE)], MSAL_CACHE, SecretEncoding::Utf8)
-        }
+        Platform::Linux => secret_service(
+            cache_name,
+            &[("MsalClientID", IDENTITY_SERVICE)],
+            MSAL_CACHE,
+            SecretEncoding::Utf8,
+        ),
     };
     Ok((location, storage))
 }
@@ -380,7 +392,9 @@ fn identity_js(platform: Platform, env: Env<'_>) -> Result<(PathBuf, PresetStora
 fn visual_studio(platform: Platform, env: Env<'_>) -> Result<(PathBuf, PresetStorage)> {
     Ok(match platform {
         Platform::Windows => (identity_dir(platform, env)?.join("msal.cache"), dpapi()),
-        Platform::MacOs => (home(platform, env)?.join(".local/.IdentityService/msal.cache"), keychain(MSAL_CACHE)),
+        Platform::MacOs => {
+            (home(platform, env)?.join(".local/.IdentityService/msal.cache"), keychain(MSAL_CACHE))
+        }
         Platform::Linux => (
             home(platform, env)?.join(".local/.IdentityService/msal.cache"),
             secret_service(

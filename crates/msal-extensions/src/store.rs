@@ -349,7 +349,9 @@ pub(crate) fn require_platform(backend: &'static str, available: bool) -> Result
     };
     Err(Error::Unavailable {
         backend,
-        message: format!("{only}; use this platform's own store (StoreSpec::encrypted_default) or a plain file"),
+        message: format!(
+            "{only}; use this platform's own store (StoreSpec::encrypted_default) or a plain file"
+        ),
         source: None,
     })
 }
@@ -365,7 +367,10 @@ mod tests {
         assert_eq!(schema, &default_schema_name("~/x/c"), "hashed before ~ expansion");
         let kc = StoreSpec::keychain("~/x/c");
         let StoreKind::Keychain { account, service } = kc.kind() else { panic!() };
-        assert_eq!((service.as_str(), account.clone()), ("msal-extensions", keychain::default_account(Path::new("~/x/c"))));
+        assert_eq!(
+            (service.as_str(), account.clone()),
+            ("msal-extensions", keychain::default_account(Path::new("~/x/c")))
+        );
         assert_eq!(StoreSpec::file("/a/b").lock_path(), Path::new("/a/b.lockfile"));
         assert!(!StoreSpec::file("/a").is_encrypted() && StoreSpec::dpapi("/a").is_encrypted());
     }
@@ -373,11 +378,12 @@ mod tests {
     #[test]
     fn platform_lacking_a_backend_says_so_at_open() {
         for spec in [StoreSpec::dpapi("/x"), StoreSpec::keychain("/x"), StoreSpec::secret_service("/x")] {
-            let here = match spec.kind() {
-                StoreKind::Dpapi { .. } => cfg!(windows),
-                StoreKind::Keychain { .. } => cfg!(target_os = "macos"),
-                _ => cfg!(target_os = "linux"),
-            };
+            let native = [
+                ("dpapi", cfg!(windows)),
+                ("keychain", cfg!(target_os = "macos")),
+                ("secret-service", cfg!(target_os = "linux")),
+            ];
+            let here = native.iter().any(|(b, yes)| *b == spec.backend_name() && *yes);
             if here {
                 continue;
             }
@@ -388,7 +394,10 @@ mod tests {
 
     #[test]
     fn debug_hides_dpapi_entropy() {
-        let s = StoreSpec::new("/x", StoreKind::Dpapi { entropy: "s3cret".into(), scope: DpapiScope::CurrentUser });
+        let s = StoreSpec::new(
+            "/x",
+            StoreKind::Dpapi { entropy: "s3cret".into(), scope: DpapiScope::CurrentUser },
+        );
         let d = format!("{s:?}");
         assert!(!d.contains("s3cret") && d.contains("<set>"), "{d}");
     }

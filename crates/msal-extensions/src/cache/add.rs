@@ -513,6 +513,7 @@ impl TokenCache {
     /// is unchanged then.
     pub fn add_at(&mut self, response: &TokenResponse, now: i64) -> Result<()> {
         let p = response.plan(now)?;
+        self.note_change();
         if let Some(at) = p.at {
             self.upsert_access_token(at);
         }

@@ -472,8 +472,11 @@ fn pid_max() -> Option<u64> {
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn process_names(pid: u32) -> Option<Vec<String>> {
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let mut names: Vec<String> =
-        cmdline.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    let mut names: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
     if let Ok(comm) = fs::read_to_string(format!("/proc/{pid}/comm")) {
         names.push(comm.trim().to_owned());
     }
