@@ -30,7 +30,7 @@
 //! Each platform-specific backend has one switch, in one style: a private
 //! `imp` module chosen by `#[cfg_attr(..., path = ...)]` that exposes
 //! `AVAILABLE` and the same functions on every platform, and a constructor
-//! that checks `AVAILABLE` through [`require_platform`].
+//! that checks `AVAILABLE` through one function, `require_platform`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -349,9 +349,7 @@ pub(crate) fn require_platform(backend: &'static str, available: bool) -> Result
     };
     Err(Error::Unavailable {
         backend,
-        message: format!(
-            "{only}; use this platform's own store (StoreSpec::encrypted_default) or a plain file"
-        ),
+        message: format!("{only}; use this platform's own encrypted store, or a plain file"),
         source: None,
     })
 }

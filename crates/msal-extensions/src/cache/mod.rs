@@ -22,6 +22,7 @@
 
 mod add;
 mod jwt;
+mod merge;
 mod model;
 mod query;
 mod scan;
@@ -39,6 +40,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 
 pub use add::TokenResponse;
+pub use merge::MergeCounts;
 pub use model::{AccessToken, Account, AppMetadata, IdToken, RefreshToken, Secret};
 pub use query::AccessTokenQuery;
 
