@@ -100,7 +100,7 @@ impl FilePersistence {
         let file = match created {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                fs::OpenOptions::new().append(true).open(&self.path).with_path("open", &self.path)?
+                sys::open_append_regular(&self.path).with_path("open", &self.path)?
             }
             Err(e) => return Err(Error::io("create", &self.path, e)),
         };

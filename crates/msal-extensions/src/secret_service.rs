@@ -606,6 +606,7 @@ impl SecretServiceBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_os = "linux")]
     use crate::persistence::Persistence as _;
 
     #[test]

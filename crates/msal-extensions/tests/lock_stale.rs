@@ -231,6 +231,11 @@ fn a_fifo_at_the_lockfile_path_is_refused_at_once() {
     });
     let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
     assert!(chain.contains("c.json") && chain.contains("named pipe"), "{chain}");
+    // Nor does touching a FIFO planted at a signal file (a secret store's save).
+    let signal = dir.path("signal");
+    mkfifo(&signal);
+    let err = returns(move || msal_extensions::FilePersistence::new(signal).unwrap().touch().unwrap_err());
+    assert!(err.to_string().contains("signal"), "{err}");
 }
 
 /// A directory at the lockfile path is called a directory, with `rmdir`.

@@ -112,3 +112,12 @@ pub(crate) fn open_regular(path: &Path) -> io::Result<fs::File> {
     ensure_regular(&file.metadata()?)?;
     Ok(file)
 }
+
+/// Opens `path` for appending without ever blocking (a FIFO with no reader
+/// planted there fails instead of hanging) and refuses anything but a
+/// regular file.
+pub(crate) fn open_append_regular(path: &Path) -> io::Result<fs::File> {
+    let file = open_append_nonblocking(path)?;
+    ensure_regular(&file.metadata()?)?;
+    Ok(file)
+}

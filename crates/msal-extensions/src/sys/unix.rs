@@ -95,6 +95,14 @@ pub(crate) fn open_nonblocking(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY).open(path)
 }
 
+/// Opens `path` (following symlinks) for appending, never blocking on a FIFO or device.
+pub(crate) fn open_append_nonblocking(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+}
+
 /// Opens (creating it `0600` if missing) a file that is locked but never
 /// deleted or written: the lock's companion. Refuses symlinks; never blocks.
 pub(crate) fn open_or_create_companion(path: &Path) -> io::Result<File> {

@@ -81,3 +81,7 @@ pub(crate) fn copy_owner(_original: &Path, _copy: &Path) {}
 pub(crate) fn process_names(_pid: u32) -> Option<Vec<String>> {
     None
 }
+
+pub(crate) fn open_append_nonblocking(_path: &Path) -> io::Result<File> {
+    Err(unsupported())
+}

@@ -136,6 +136,11 @@ pub(crate) fn open_nonblocking(path: &Path) -> io::Result<File> {
     File::open(path)
 }
 
+/// Opens `path` for appending.
+pub(crate) fn open_append_nonblocking(path: &Path) -> io::Result<File> {
+    OpenOptions::new().append(true).open(path)
+}
+
 /// Opens (creating it if missing) the lock's companion file: locked, never
 /// deleted or written. The handle refuses to share delete access, so nobody
 /// can delete it while a holder (or waiter) has it open.
