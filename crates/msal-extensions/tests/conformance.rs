@@ -123,7 +123,7 @@ fn copies(p: &dyn Persistence, dir: &Path) {
         if let CopyPlace::File(path) = &first.place {
             let kept = std::fs::read(path).unwrap();
             if p.is_encrypted() {
-                assert!(!contains(&kept, MARK), "an encrypted store's copy is not plaintext");
+                assert!(!common::contains(&kept, MARK), "an encrypted store's copy is not plaintext");
             } else {
                 assert_eq!(kept, content.as_bytes());
             }
@@ -175,24 +175,7 @@ fn persisted_token_cache(store: Box<dyn Persistence>, dir: &Path) {
 
 fn assert_no_plaintext(p: &dyn Persistence, dir: &Path) {
     if p.is_encrypted() {
-        let leaks = files_containing(dir, MARK);
+        let leaks = common::files_containing(dir, MARK);
         assert!(leaks.is_empty(), "plaintext of an encrypted store in {leaks:?}");
     }
-}
-
-fn contains(bytes: &[u8], needle: &str) -> bool {
-    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
-
-fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    let mut hits = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
-        let path = entry.path();
-        if path.is_dir() {
-            hits.extend(files_containing(&path, needle));
-        } else if std::fs::read(&path).is_ok_and(|b| contains(&b, needle)) {
-            hits.push(path);
-        }
-    }
-    hits
 }

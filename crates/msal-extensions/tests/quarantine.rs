@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use common::Scratch;
 use msal_extensions::{
@@ -17,29 +16,8 @@ use msal_extensions::{
 const MARK: &str = "PLAINTEXT-MARK";
 const AUTH: &str = "https://login.microsoftonline.com/contoso";
 
-/// Every log record, as text (one logger per test binary).
-struct Capture(Mutex<Vec<String>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        self.0.lock().unwrap().push(format!("{} {}", r.level(), r.args()));
-    }
-    fn flush(&self) {}
-}
-
-static LOGS: Capture = Capture(Mutex::new(Vec::new()));
-
-fn capture_logs() {
-    if log::set_logger(&LOGS).is_ok() {
-        log::set_max_level(log::LevelFilter::Trace);
-    }
-}
-
 fn logs_mentioning(needle: &str) -> Vec<String> {
-    LOGS.0.lock().unwrap().iter().filter(|l| l.contains(needle)).cloned().collect()
+    common::capture_logs().lines().into_iter().filter(|l| l.contains(needle)).collect()
 }
 
 fn response(scope: &str, secret: &str) -> TokenResponse {
@@ -50,21 +28,6 @@ fn response(scope: &str, secret: &str) -> TokenResponse {
 fn find<P: Persistence>(c: &PersistedTokenCache<P>, scope: &str) -> Option<String> {
     let q = AccessTokenQuery::new("client", [scope]);
     c.access_token(&q).unwrap().and_then(|t| t.secret.as_ref().map(|s| s.expose().to_owned()))
-}
-
-/// Files under `dir` (recursively) whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    let mut hits = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
-        let path = entry.path();
-        if path.is_dir() {
-            hits.extend(files_containing(&path, needle));
-        } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
-        {
-            hits.push(path);
-        }
-    }
-    hits
 }
 
 fn copies(dir: &Path, tag: &str) -> Vec<PathBuf> {
@@ -90,7 +53,11 @@ fn quarantine_of_an_encrypted_store_writes_no_plaintext() {
     assert_eq!(find(&cache, "a"), None, "corrupt reads as empty");
     assert_eq!(store.copies(), vec![(CopyReason::Corrupt, corrupt.clone().into_bytes())]);
     cache.add(&response("a", "fresh")).unwrap();
-    assert!(files_containing(&s.0, MARK).is_empty(), "plaintext written: {:?}", files_containing(&s.0, MARK));
+    assert!(
+        common::files_containing(&s.0, MARK).is_empty(),
+        "plaintext written: {:?}",
+        common::files_containing(&s.0, MARK)
+    );
     assert_eq!(store.copies().len(), 1, "one copy");
 }
 
@@ -150,7 +117,7 @@ fn five_processes_leave_one_copy() {
 /// is kept, the whole original is kept as a copy, and a warning says so.
 #[test]
 fn a_complete_cache_followed_by_junk_is_recovered() {
-    capture_logs();
+    common::capture_logs();
     let s = Scratch::new("quar-junk");
     let path = s.path("cache.json");
     let good = PersistedTokenCache::new(FilePersistence::new(&path).unwrap());

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::sync::Mutex;
-
 use common::Scratch;
 use msal_extensions::{
     AccessTokenQuery, Error, FilePersistence, OnCorrupt, PersistedTokenCache, Persistence, TokenCache,
@@ -15,25 +13,8 @@ use msal_extensions::{
 const MARK: &str = "S3CR3T";
 const AUTH: &str = "https://login.microsoftonline.com/contoso";
 
-/// Every log record at every level, as text.
-struct Capture(Mutex<Vec<String>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        self.0.lock().unwrap().push(format!("{} {}: {}", r.level(), r.target(), r.args()));
-    }
-    fn flush(&self) {}
-}
-
-static LOGS: Capture = Capture(Mutex::new(Vec::new()));
-
 fn capture_logs() {
-    if log::set_logger(&LOGS).is_ok() {
-        log::set_max_level(log::LevelFilter::Trace);
-    }
+    common::capture_logs();
 }
 
 use common::b64url as b64;
@@ -98,7 +79,7 @@ fn persisted_cache_logs_and_debug_hold_no_secret() {
     let text = cache.persistence().load().unwrap();
     std::fs::write(dir.path("c.json"), &text[..text.len() / 2]).unwrap();
     cache.add(&user_response("b")).unwrap();
-    let logs = LOGS.0.lock().unwrap().join("\n");
+    let logs = common::capture_logs().lines().join("\n");
     assert!(logs.contains("corrupt") || logs.contains("quarantin"), "the quarantine was not logged: {logs}");
     assert_clean("the logs", &logs);
 }

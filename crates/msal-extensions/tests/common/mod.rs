@@ -86,3 +86,52 @@ pub fn b64url(bytes: impl AsRef<[u8]>) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+/// Every log record at every level, as `LEVEL target: message` lines.
+pub struct LogCapture(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for LogCapture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        self.0.lock().unwrap().push(format!("{} {}: {}", r.level(), r.target(), r.args()));
+    }
+    fn flush(&self) {}
+}
+
+static LOGS: LogCapture = LogCapture(std::sync::Mutex::new(Vec::new()));
+
+/// Installs the capturing logger (once per test binary) and returns it.
+pub fn capture_logs() -> &'static LogCapture {
+    if log::set_logger(&LOGS).is_ok() {
+        log::set_max_level(log::LevelFilter::Trace);
+    }
+    &LOGS
+}
+
+impl LogCapture {
+    /// The lines logged so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Whether `bytes` contain `needle`.
+pub fn contains(bytes: &[u8], needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Files under `dir` (recursively) whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+        let path = entry.path();
+        if path.is_dir() {
+            hits.extend(files_containing(&path, needle));
+        } else if std::fs::read(&path).is_ok_and(|b| contains(&b, needle)) {
+            hits.push(path);
+        }
+    }
+    hits
+}
