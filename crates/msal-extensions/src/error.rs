@@ -341,7 +341,9 @@ mod tests {
             holder: Some(holder),
         };
         let s = e.to_string();
-        assert!(s.contains("now runs `sleep`") && s.contains(r"rm '/c/it'\''s.lockfile'"), "{s}");
+        assert!(s.contains("now runs `sleep`"), "{s}");
+        let rm = if cfg!(windows) { r#"del "/c/it's.lockfile""# } else { r"rm '/c/it'\''s.lockfile'" };
+        assert!(s.contains(rm), "quoted for the platform's shell: {s}");
     }
 
     #[test]

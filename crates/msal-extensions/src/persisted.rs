@@ -523,6 +523,7 @@ impl<P: Persistence> PersistedTokenCache<P> {
     /// Saves `st.cache` over the content of version `before`, keeping a copy
     /// of that content first when asked.
     fn write(&self, st: &mut State, before: ChangeToken, copy: Option<KeptCopy>) -> Result<SaveReport> {
+        st.seen = None; // until saved: on any failure below, memory is ahead of the store
         let copy = match copy {
             Some(c) => Some(c),
             None if self.keep_replaced && !before.is_absent() => {
@@ -535,7 +536,6 @@ impl<P: Persistence> PersistedTokenCache<P> {
             Layout::Compact => false,
             Layout::Indented => true,
         };
-        st.seen = None; // until saved: a failed save leaves memory ahead of the store
         let text = serialize(&st.cache, indented);
         self.persistence.save(&text)?;
         st.seen = Some(self.persistence.change_token()?);
