@@ -4,7 +4,8 @@
 #   bash scripts/test.sh
 #
 # Installs what the tests need when it is missing (Debian packages as root via
-# apt; Python packages from PyPI into venvs under target/), starts every
+# apt; Python packages from PyPI into venvs under target/; the Node peers from
+# npm into target/node-peers), starts every
 # service the tests talk to itself, and runs:
 #   - the Rust workspace tests (unit, integration, doc), including the
 #     multi-process, SIGKILL, fault-injection, soak and Python interop tests,
@@ -24,6 +25,9 @@ ensure_cargo
 log "Python peers (msal, msal-extensions from PyPI)"
 eval "$(bash scripts/python-peers.sh)"
 export MSALX_PYTHON MSALX_PYTHON_NO_PORTALOCKER
+log "Node peers (@azure/msal-node, @azure/msal-node-extensions, keytar from npm)"
+eval "$(bash scripts/node-peers.sh)"
+export MSALX_NODE MSALX_NODE_MODULES
 
 log "cargo test --workspace (inside a private session bus with an unlocked Secret Service)"
 # Tests that need a peer (Python, the Secret Service, the 120 s soak) are

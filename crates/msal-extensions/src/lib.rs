@@ -27,6 +27,7 @@
 //! | serialise read-modify-write across processes | [`CrossPlatLock`] (or [`LockOptions`] for a timeout) |
 //! | see who holds a lockfile, or remove a provably stale one | [`lock::inspect`], [`lock::remove_stale`] |
 //! | read, query or edit an MSAL token cache in memory (unified schema, any SDK's file) | [`TokenCache`] (+ [`TokenResponse`], [`AccessTokenQuery`]) |
+//! | write app-only tokens the way the library that owns the cache reads them (Python vs Node) | [`WriteConvention`] |
 //!
 //! # Design
 //!
@@ -133,7 +134,7 @@ mod sys;
 
 pub use cache::{
     AccessToken, AccessTokenQuery, Account, AppMetadata, IdToken, MergeCounts, RefreshToken, Secret,
-    TokenCache, TokenResponse,
+    TokenCache, TokenResponse, WriteConvention,
 };
 pub use dpapi::{DpapiPersistence, DpapiScope};
 pub use encrypted::{ChosenPersistence, EncryptedPersistenceBuilder, Fallback, build_encrypted_persistence};

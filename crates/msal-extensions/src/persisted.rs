@@ -36,7 +36,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use crate::cache::{AccessToken, AccessTokenQuery, Account, RefreshToken, TokenCache, TokenResponse};
+use crate::cache::{
+    AccessToken, AccessTokenQuery, Account, RefreshToken, TokenCache, TokenResponse, WriteConvention,
+};
 use crate::error::{Error, Result};
 use crate::lock::{CrossPlatLock, LockOptions};
 use crate::persistence::{ChangeToken, Persistence};
@@ -153,6 +155,7 @@ pub struct PersistedTokenCache<P: Persistence> {
     on_corrupt: OnCorrupt,
     layout: Layout,
     keep_replaced: bool,
+    convention: WriteConvention,
     state: RwLock<State>,
     /// The version of the store last copied aside and where, so that threads
     /// meeting the same corrupt content one after another read it once.
@@ -170,6 +173,7 @@ impl<P: Persistence> PersistedTokenCache<P> {
             on_corrupt: OnCorrupt::default(),
             layout: Layout::default(),
             keep_replaced: false,
+            convention: WriteConvention::default(),
             state: RwLock::new(State::default()),
             quarantined: Mutex::new(None),
         }
@@ -204,6 +208,15 @@ impl<P: Persistence> PersistedTokenCache<P> {
     /// on a user's request (import, migrate, clear). Default: `false`.
     pub fn keep_replaced(mut self, keep: bool) -> Self {
         self.keep_replaced = keep;
+        self
+    }
+
+    /// How writes settle what the MSAL libraries disagree on (see
+    /// [`WriteConvention`]; default [`WriteConvention::Mirror`]: as the cache
+    /// already holds). For a Microsoft tool's cache, the tool's library:
+    /// [`WriteConvention::for_preset`].
+    pub fn write_convention(mut self, convention: WriteConvention) -> Self {
+        self.convention = convention;
         self
     }
 
@@ -559,6 +572,7 @@ impl<P: Persistence> Held<'_, P> {
     /// As [`PersistedTokenCache::modify`], without [`Error::LockTimeout`].
     pub fn modify<R>(&self, f: impl FnOnce(&mut TokenCache) -> Result<R>) -> Result<(R, SaveReport)> {
         let (mut st, before) = self.cache.current()?;
+        st.cache.set_write_convention(self.cache.convention);
         let stamp = STAMPS.fetch_add(1, Ordering::Relaxed);
         st.cache.set_revision(stamp);
         let r = match f(&mut st.cache) {
@@ -670,6 +684,7 @@ impl<P: Persistence> std::fmt::Debug for PersistedTokenCache<P> {
             .field("on_corrupt", &self.on_corrupt)
             .field("layout", &self.layout)
             .field("keep_replaced", &self.keep_replaced)
+            .field("convention", &self.convention)
             .finish_non_exhaustive()
     }
 }

@@ -155,7 +155,16 @@ fn access_token_query_matches_subset_account_and_expiry() {
     assert_eq!(secret(q(vec!["Mail.Read"])), None, "an app query never returns a user token");
     assert_eq!(secret(q(vec!["api/.default"])).as_deref(), Some("APP"));
     assert_eq!(secret(q(vec!["api/.default"]).realm("other")), None);
-    assert_eq!(secret(q(vec!["api/.default"]).environment("login.windows.net")), None);
+    assert_eq!(
+        secret(q(vec!["api/.default"]).environment("login.microsoftonline.us")),
+        None,
+        "another cloud"
+    );
+    assert_eq!(
+        secret(q(vec!["api/.default"]).environment("login.windows.net")).as_deref(),
+        Some("APP"),
+        "an alias of the same cloud"
+    );
     // 1000 s left: valid with the default 300 s skew at NOW+600, not at NOW+800.
     assert!(secret(q(vec!["api/.default"]).at_time(NOW + 600)).is_some());
     assert!(secret(q(vec!["api/.default"]).at_time(NOW + 800)).is_none());

@@ -410,6 +410,12 @@ pub(crate) fn same(a: &Option<String>, b: &Option<String>) -> bool {
     a.as_deref().unwrap_or("").eq_ignore_ascii_case(b.as_deref().unwrap_or(""))
 }
 
+/// The same cloud: equal ignoring case, or aliases of one cloud (see
+/// `convention.rs`). `None` and `""` are equal, as in [`same`].
+pub(crate) fn same_env(a: &Option<String>, b: &Option<String>) -> bool {
+    super::convention::same_cloud(a.as_deref().unwrap_or(""), b.as_deref().unwrap_or(""))
+}
+
 /// Equal scope sets, ignoring case and order.
 pub(crate) fn same_target(a: &Option<String>, b: &Option<String>) -> bool {
     super::unique_scopes(a.as_deref().unwrap_or("")) == super::unique_scopes(b.as_deref().unwrap_or(""))
@@ -417,7 +423,7 @@ pub(crate) fn same_target(a: &Option<String>, b: &Option<String>) -> bool {
 
 fn same_at(a: &AccessToken, b: &AccessToken) -> bool {
     same(&a.home_account_id, &b.home_account_id)
-        && same(&a.environment, &b.environment)
+        && same_env(&a.environment, &b.environment)
         && same(&a.client_id, &b.client_id)
         && same(&a.realm, &b.realm)
         && a.extra.get("ext_cache_key") == b.extra.get("ext_cache_key")
@@ -432,7 +438,10 @@ fn same_rt(stored: &Lazy<RefreshToken>, new: &RefreshToken) -> bool {
         field(name).as_deref().unwrap_or("").eq_ignore_ascii_case(want.as_deref().unwrap_or(""))
     };
     same_str("home_account_id", &new.home_account_id)
-        && same_str("environment", &new.environment)
+        && super::convention::same_cloud(
+            field("environment").as_deref().unwrap_or(""),
+            new.environment.as_deref().unwrap_or(""),
+        )
         && same_str("client_id", &new.client_id)
         && super::unique_scopes(field("target").as_deref().unwrap_or(""))
             == super::unique_scopes(new.target.as_deref().unwrap_or(""))
@@ -440,19 +449,19 @@ fn same_rt(stored: &Lazy<RefreshToken>, new: &RefreshToken) -> bool {
 
 fn same_idt(a: &IdToken, b: &IdToken) -> bool {
     same(&a.home_account_id, &b.home_account_id)
-        && same(&a.environment, &b.environment)
+        && same_env(&a.environment, &b.environment)
         && same(&a.client_id, &b.client_id)
         && same(&a.realm, &b.realm)
 }
 
 fn same_account(a: &Account, b: &Account) -> bool {
     same(&a.home_account_id, &b.home_account_id)
-        && same(&a.environment, &b.environment)
+        && same_env(&a.environment, &b.environment)
         && same(&a.realm, &b.realm)
 }
 
 fn same_app(a: &AppMetadata, b: &AppMetadata) -> bool {
-    same(&a.environment, &b.environment) && same(&a.client_id, &b.client_id)
+    same_env(&a.environment, &b.environment) && same(&a.client_id, &b.client_id)
 }
 
 /// Stores `entry` under `key`, first removing entries with the same identity
@@ -503,8 +512,11 @@ impl TokenCache {
 
     /// Stores one token response as if received at `now` (unix seconds):
     /// the access token, account, id token, refresh token and app metadata
-    /// entries MSAL Python 1.39 writes for it. Each replaces the entry with
-    /// the same identity (under any key).
+    /// entries MSAL Python 1.39 writes for it, an app-only token's
+    /// `home_account_id` as the cache's [`WriteConvention`](super::WriteConvention)
+    /// says. Each replaces the entry with the same identity (under any key,
+    /// and under any alias of the same cloud, so that no MSAL library finds
+    /// two matching entries).
     ///
     /// # Errors
     /// [`Error::InvalidInput`] when `expires_in` (or `ext_expires_in`,
@@ -514,7 +526,14 @@ impl TokenCache {
     pub fn add_at(&mut self, response: &TokenResponse, now: i64) -> Result<()> {
         let p = response.plan(now)?;
         self.note_change();
-        if let Some(at) = p.at {
+        if let Some(mut at) = p.at {
+            if at.home_account_id.is_none() {
+                // App-only: the form the cache's owner reads (see `WriteConvention`).
+                let form = self.convention.app_account_id(self);
+                if form == super::convention::AppAccountId::Empty {
+                    at.set("home_account_id", json!(""));
+                }
+            }
             self.upsert_access_token(at);
         }
         if let Some(a) = p.account {

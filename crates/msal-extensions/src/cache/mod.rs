@@ -15,12 +15,20 @@
 //!   large cache cheap (see `docs/design.md`, "Loading a cache").
 //! - **Writing matches MSAL Python**: [`add`](TokenCache::add) writes the
 //!   entries, fields and keys MSAL Python 1.39 writes for the same token
-//!   response, timestamps as strings.
+//!   response, timestamps as strings; where the MSAL libraries disagree on
+//!   a field (app-only tokens' `home_account_id`), as the cache's
+//!   [`WriteConvention`] says, so the library that owns the cache finds it.
+//! - **Reading accepts every library's way**: a query for app tokens finds
+//!   `null`, `""` and a missing `home_account_id`; a query by environment
+//!   finds entries under any alias of that cloud ([`environment_aliases`]).
 //! - Replacing or removing an entry also removes every stored entry with the
-//!   same identifying fields under a different key, so a token written by
-//!   another SDK is not left behind as a stale duplicate.
+//!   same identifying fields under a different key or another alias of the
+//!   same cloud, so a token written by another SDK is not left behind as a
+//!   stale duplicate (which msal-node and MSAL .NET report as "multiple
+//!   matching tokens").
 
 mod add;
+mod convention;
 mod jwt;
 mod merge;
 mod model;
@@ -40,6 +48,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 
 pub use add::TokenResponse;
+pub use convention::{WriteConvention, environment_aliases};
 pub use merge::MergeCounts;
 pub use model::{AccessToken, Account, AppMetadata, IdToken, RefreshToken, Secret};
 pub use query::AccessTokenQuery;
@@ -118,12 +127,31 @@ pub struct TokenCache {
     /// changes an entry calls [`note_change`](Self::note_change) (a new
     /// mutator must too). `PersistedTokenCache::modify` saves only when it moved.
     revision: u64,
+    /// How `add` writes what the MSAL libraries disagree on.
+    convention: WriteConvention,
 }
 
 impl TokenCache {
     /// An empty cache.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// This cache, writing as `convention` says (default:
+    /// [`WriteConvention::Mirror`]).
+    pub fn with_write_convention(mut self, convention: WriteConvention) -> Self {
+        self.convention = convention;
+        self
+    }
+
+    /// Sets how [`add`](Self::add) writes what the MSAL libraries disagree on.
+    pub fn set_write_convention(&mut self, convention: WriteConvention) {
+        self.convention = convention;
+    }
+
+    /// How [`add`](Self::add) writes what the MSAL libraries disagree on.
+    pub fn write_convention(&self) -> WriteConvention {
+        self.convention
     }
 
     /// Parses a serialised cache. Empty or blank text is an empty cache (as
@@ -367,6 +395,7 @@ impl Clone for TokenCache {
             scope_index: OnceLock::new(),
             searched: AtomicBool::new(false),
             revision: self.revision,
+            convention: self.convention,
         }
     }
 }

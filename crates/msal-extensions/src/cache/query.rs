@@ -68,7 +68,8 @@ impl<'a> AccessTokenQuery<'a> {
         self
     }
 
-    /// Only tokens from this authority host.
+    /// Only tokens from this authority host or an alias of it (the same
+    /// cloud under another host, see [`environment_aliases`](super::environment_aliases)).
     pub fn environment(mut self, environment: &'a str) -> Self {
         self.environment = Some(environment);
         self
@@ -100,7 +101,9 @@ impl<'a> AccessTokenQuery<'a> {
         };
         account_ok
             && at.client_id.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(self.client_id))
-            && opt_eq(self.environment, &at.environment)
+            && self.environment.is_none_or(|w| {
+                at.environment.as_deref().is_some_and(|h| super::convention::same_cloud(w, h))
+            })
             && opt_eq(self.realm, &at.realm)
             && at.expires_on.is_some_and(|e| e > valid_after)
             // MSAL isolates tokens bound to an extended cache key from plain requests.

@@ -135,3 +135,33 @@ pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
     }
     hits
 }
+
+/// The Node peers from `scripts/node-peers.sh`: the `node` binary (env
+/// `MSALX_NODE`) and the `node_modules` folder holding msal-node,
+/// msal-node-extensions and keytar (env `MSALX_NODE_MODULES`).
+pub struct NodePeer {
+    pub node: PathBuf,
+    pub modules: PathBuf,
+}
+
+/// The Node peers, or [`peer_missing`] when `scripts/node-peers.sh` has not run.
+pub fn node_peer() -> Option<NodePeer> {
+    let var = |k: &str| std::env::var_os(k).map(PathBuf::from).filter(|p| p.exists());
+    match (var("MSALX_NODE"), var("MSALX_NODE_MODULES")) {
+        (Some(node), Some(modules)) => Some(NodePeer { node, modules }),
+        _ => peer_missing(
+            "msal-node and msal-node-extensions (MSALX_NODE, MSALX_NODE_MODULES)",
+            "run the tests through scripts/test.sh, or eval \"$(bash scripts/node-peers.sh)\" and export both",
+        ),
+    }
+}
+
+impl NodePeer {
+    /// `node tests/node/msal_peer.cjs ARGS...` with the peers on `NODE_PATH`.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.node);
+        c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node/msal_peer.cjs")).args(args);
+        c.env("NODE_PATH", &self.modules);
+        c
+    }
+}

@@ -6,8 +6,11 @@ Commands:
   cc_acquire PATH CLIENT SCOPE SECRET   ConfidentialClientApplication.acquire_token_for_client;
                                         the fake token endpoint answers SECRET
   cc_cached PATH CLIENT SCOPE           same, but any token request is an error (cache only)
-  pca_silent PATH CLIENT SCOPE          PublicClientApplication.get_accounts() and
-                                        acquire_token_silent (token requests are errors)
+  sign_in PATH CLIENT SCOPE RESPONSE    PublicClientApplication.acquire_token_by_authorization_code;
+                                        the fake token endpoint answers the JSON RESPONSE
+  pca_silent PATH CLIENT SCOPE [HAI]    PublicClientApplication.get_accounts() and
+                                        acquire_token_silent (token requests are errors), for
+                                        the first account or the one with home_account_id HAI
   write_rich PATH                       a cache written by msal's own TokenCache.add for a
                                         user sign-in and an app token, plus unknown fields and
                                         sections, saved with msal-extensions FilePersistence
@@ -16,19 +19,22 @@ Commands:
                                         with scopes PREFIX-0 .. PREFIX-(N-1)
 
 With MSALX_PEER_BACKEND=libsecret in the environment, PATH is the signal file
-of a LibsecretPersistence instead of a plaintext cache file.
+of a LibsecretPersistence instead of a plaintext cache file. MSALX_PEER_TENANT
+sets the tenant; with MSALX_PEER_DISCOVERY=1 the applications run instance
+discovery as by default (answered like Entra ID), so MSAL Python also looks
+for accounts and tokens under the other aliases of the cloud.
 """
 import base64
 import json
 import sys
-import time
-
 import os
+import time
 
 import msal
 from msal_extensions import FilePersistence, LibsecretPersistence, PersistedTokenCache
 
-TENANT = "contoso.onmicrosoft.com"
+TENANT = os.environ.get("MSALX_PEER_TENANT", "contoso.onmicrosoft.com")
+DISCOVERY = os.environ.get("MSALX_PEER_DISCOVERY") == "1"
 AUTHORITY = "https://login.microsoftonline.com/" + TENANT
 TOKEN_ENDPOINT = AUTHORITY + "/oauth2/v2.0/token"
 
@@ -53,6 +59,13 @@ class FakeHttp:
         self.posts = 0
 
     def get(self, url, **kwargs):
+        if DISCOVERY and "/discovery/instance" in url:
+            return Resp({"tenant_discovery_endpoint": AUTHORITY + "/v2.0/.well-known/openid-configuration",
+                         "api-version": "1.1",
+                         "metadata": [{"preferred_network": "login.microsoftonline.com",
+                                       "preferred_cache": "login.windows.net",
+                                       "aliases": ["login.microsoftonline.com", "login.windows.net",
+                                                   "login.microsoft.com", "sts.windows.net"]}]})
         if url.endswith("/.well-known/openid-configuration"):
             base = url.split("/v2.0/.well-known")[0]
             return Resp({"authorization_endpoint": base + "/oauth2/v2.0/authorize",
@@ -79,7 +92,7 @@ def persisted(path):
 def cc_app(path, client, http):
     return msal.ConfidentialClientApplication(
         client, client_credential="not-a-real-secret", authority=AUTHORITY,
-        token_cache=persisted(path), http_client=http, instance_discovery=False)
+        token_cache=persisted(path), http_client=http, instance_discovery=DISCOVERY)
 
 
 def cc_acquire(path, client, scope, secret):
@@ -91,24 +104,43 @@ def cc_acquire(path, client, scope, secret):
 
 def cc_cached(path, client, scope):
     http = FakeHttp(None)
-    r = cc_app(path, client, http).acquire_token_for_client([scope])
+    try:
+        r = cc_app(path, client, http).acquire_token_for_client([scope])
+    except AssertionError as e:  # a cache miss: the token request FakeHttp refuses
+        return {"access_token": None, "token_source": None, "error": str(e), "posts": http.posts}
     return {"access_token": r.get("access_token"), "token_source": r.get("token_source"),
             "error": r.get("error"), "posts": http.posts}
 
 
-def pca_silent(path, client, scope):
+def pca_silent(path, client, scope, home_account_id=None):
+    """With HOME_ACCOUNT_ID, silently for that account (`listed` tells whether
+    get_accounts() listed it; if not, the account is named by its id alone)."""
     http = FakeHttp(None)
     app = msal.PublicClientApplication(client, authority=AUTHORITY, token_cache=persisted(path),
-                                       http_client=http, instance_discovery=False)
+                                       http_client=http, instance_discovery=DISCOVERY)
     accounts = app.get_accounts()
     out = {"accounts": [{"username": a.get("username"), "home_account_id": a.get("home_account_id")}
                         for a in accounts]}
-    if accounts:
-        r = app.acquire_token_silent([scope], account=accounts[0]) or {}
+    account = accounts[0] if accounts else None
+    if home_account_id:
+        listed = [a for a in accounts if a.get("home_account_id") == home_account_id]
+        out["listed"] = bool(listed)
+        account = listed[0] if listed else {"home_account_id": home_account_id}
+    if account:
+        r = app.acquire_token_silent([scope], account=account) or {}
         out.update(access_token=r.get("access_token"), token_source=r.get("token_source"),
                    error=r.get("error"))
     out["posts"] = http.posts
     return out
+
+
+def sign_in(path, client, scope, response):
+    http = FakeHttp(json.loads(response))
+    app = msal.PublicClientApplication(client, authority=AUTHORITY, token_cache=persisted(path),
+                                       http_client=http, instance_discovery=DISCOVERY)
+    r = app.acquire_token_by_authorization_code("fake-code", [scope], redirect_uri="http://localhost")
+    return {"access_token": r.get("access_token"), "error": r.get("error"),
+            "error_description": r.get("error_description"), "posts": http.posts}
 
 
 def b64(d):
@@ -165,7 +197,7 @@ def check_superset(orig_path, new_path):
     return {"missing": missing, "entries": sum(len(v) for v in new.values() if isinstance(v, dict))}
 
 
-COMMANDS = {"check_superset": check_superset, "cc_acquire": cc_acquire, "cc_cached": cc_cached, "pca_silent": pca_silent,
+COMMANDS = {"check_superset": check_superset, "cc_acquire": cc_acquire, "cc_cached": cc_cached, "pca_silent": pca_silent, "sign_in": sign_in,
             "write_rich": write_rich, "add_many": add_many}
 
 if __name__ == "__main__":
