@@ -242,4 +242,11 @@ fn a_save_keeps_the_owner_group_and_mode_of_the_file() {
     let fresh = dir.path("new.json");
     FilePersistence::new(&fresh).unwrap().save("{}").unwrap();
     assert_eq!(owner(&fresh), (0, 0, 0o600));
+    // The lock's guard, created by root in a user's folder, is the user's: it
+    // is never deleted, so otherwise that user could never lock again.
+    let users = dir.path("users-folder");
+    fs::create_dir(&users).unwrap();
+    std::os::unix::fs::chown(&users, Some(NOBODY), Some(NOBODY)).unwrap();
+    drop(CrossPlatLock::acquire(users.join("c.json.lockfile")).unwrap());
+    assert_eq!(owner(&users.join("c.json.lockfile.guard")), (NOBODY, NOBODY, 0o600));
 }

@@ -105,25 +105,41 @@ pub(crate) fn open_append_nonblocking(path: &Path) -> io::Result<File> {
 
 /// Opens (creating it `0600` if missing) a file that is locked but never
 /// deleted or written: the lock's companion. Refuses symlinks; never blocks.
+/// The common case (it exists) costs one `open` and one `fstat`.
 pub(crate) fn open_or_create_companion(path: &Path) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .mode(PRIVATE_FILE)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)?;
-    let meta = file.metadata()?;
-    super::ensure_regular(&meta)?;
-    if meta.uid() == 0 {
-        give_to_folder_owner(&file, path);
-    }
+    let flags = libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let existing = || OpenOptions::new().read(true).write(true).custom_flags(flags).open(path);
+    let file = match existing() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(PRIVATE_FILE)
+                .custom_flags(flags)
+                .open(path)
+            {
+                Ok(created) => {
+                    give_to_folder_owner(&created, path);
+                    created
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => existing()?,
+                Err(e) => return Err(e),
+            }
+        }
+        other => other?,
+    };
+    super::ensure_regular(&file.metadata()?)?;
     Ok(file)
 }
 
 /// A file root created in another user's folder goes to that user, or the
 /// user could never open it again (the companion is never deleted).
 fn give_to_folder_owner(file: &File, path: &Path) {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
     let Ok(dir) = fs::metadata(parent_dir(path)) else { return };
     if dir.uid() != 0 {
         // SAFETY: fchown on a descriptor we own; no pointers involved.
