@@ -79,10 +79,20 @@ pub enum Error {
         /// Who held it when we gave up, as far as the lockfile tells.
         holder: Option<LockHolder>,
     },
+    /// The lockfile path holds something no lock protocol creates (a
+    /// directory, a FIFO, a socket, a device), so no lock can be taken there
+    /// until it is removed. Reported at once: nothing waits on it.
+    LockfileUnusable {
+        /// The lockfile path.
+        lockfile: PathBuf,
+        /// What is there instead of a regular file, e.g. `"a named pipe (FIFO)"`.
+        found: &'static str,
+    },
     /// The stored data is not what it should be (not UTF-8, not JSON, wrong
     /// types). Nothing was changed.
     Corrupt {
-        /// The file or store holding the bad data.
+        /// The file or store holding the bad data; empty when the data was
+        /// given directly (e.g. to [`TokenCache::parse`](crate::TokenCache::parse)).
         location: String,
         /// What is wrong with it.
         reason: String,
@@ -149,6 +159,40 @@ pub struct LockHolder {
     /// How long the lockfile has existed in its current form (from its
     /// modification time), if that could be read.
     pub held_for: Option<Duration>,
+    /// Set when the recorded process is alive but evidently is not the
+    /// program that wrote the lockfile (its pid was reused after a crash):
+    /// the name it runs under now. Read on Linux (`/proc`); `None` elsewhere,
+    /// and when the lockfile names no program (Node).
+    pub unrelated_process: Option<String>,
+}
+
+impl LockHolder {
+    /// What to do about a lockfile held by this holder, in words a user can
+    /// act on, when its process evidently is not an MSAL program: names the
+    /// lockfile and the command that removes it. `None` otherwise.
+    pub fn advice(&self, lockfile: &Path) -> Option<String> {
+        let now = self.unrelated_process.as_deref()?;
+        let pid = self.pid?;
+        let wrote = self.program.as_deref().unwrap_or("another program");
+        Some(format!(
+            "pid {pid} is alive but now runs `{now}`, not `{wrote}` which wrote the lockfile: the lockfile was \
+             probably left by a crash and its pid reused; if no program using this token cache is running, \
+             remove it: {}",
+            remove_command(lockfile, false)
+        ))
+    }
+}
+
+/// The shell command that removes `path` (a directory when `dir`), quoted
+/// for the platform's usual shell.
+pub(crate) fn remove_command(path: &Path, dir: bool) -> String {
+    let shown = path.display().to_string();
+    if cfg!(windows) {
+        let verb = if dir { "rmdir" } else { "del" };
+        return format!("{verb} \"{}\"", shown.replace('"', ""));
+    }
+    let verb = if dir { "rmdir" } else { "rm" };
+    format!("{verb} '{}'", shown.replace('\'', "'\\''"))
 }
 
 impl Error {
@@ -204,6 +248,15 @@ impl fmt::Display for Error {
             Error::LockTimeout { lockfile, waited, holder } => {
                 fmt_lock_timeout(f, lockfile, *waited, holder.as_ref())
             }
+            Error::LockfileUnusable { lockfile, found } => write!(
+                f,
+                "cannot lock {}: it is {found}, not a lockfile (no MSAL library creates one there); remove it: {}",
+                lockfile.display(),
+                remove_command(lockfile, *found == "a directory")
+            ),
+            Error::Corrupt { location, reason } if location.is_empty() => {
+                write!(f, "the token cache is corrupt: {reason}")
+            }
             Error::Corrupt { location, reason } => {
                 write!(f, "the token cache at {location} is corrupt: {reason}")
             }
@@ -247,6 +300,9 @@ fn fmt_lock_timeout(
     if let Some(d) = h.held_for {
         write!(f, " for {:.1} s", d.as_secs_f64())?;
     }
+    if let Some(advice) = h.advice(lockfile) {
+        return write!(f, "; {advice}");
+    }
     write!(
         f,
         "; if that process is stuck, stop it; a lockfile whose process has exited is taken over automatically"
@@ -276,7 +332,7 @@ impl From<Error> for io::Error {
             Error::Io { source, .. } => source.kind(),
             Error::LockTimeout { .. } => io::ErrorKind::TimedOut,
             Error::Corrupt { .. } | Error::Decryption { .. } => io::ErrorKind::InvalidData,
-            Error::InvalidInput { .. } => io::ErrorKind::InvalidInput,
+            Error::InvalidInput { .. } | Error::LockfileUnusable { .. } => io::ErrorKind::InvalidInput,
             Error::Unavailable { .. } => io::ErrorKind::Unsupported,
             Error::StoreLocked { .. } => io::ErrorKind::PermissionDenied,
             Error::UnknownKey { .. } => io::ErrorKind::InvalidData,
@@ -308,10 +364,37 @@ mod tests {
                 pid: Some(42),
                 program: Some("az".into()),
                 held_for: Some(Duration::from_secs(3)),
+                unrelated_process: None,
             }),
         };
         let s = e.to_string();
         assert!(s.contains("pid 42") && s.contains("(az)") && s.contains("3.0 s"), "{s}");
+        assert!(!s.contains("rm '"), "no removal advice for a plausible holder: {s}");
+    }
+
+    #[test]
+    fn unrelated_live_holder_gets_removal_advice() {
+        let holder = LockHolder {
+            pid: Some(42),
+            program: Some("/usr/bin/az".into()),
+            held_for: None,
+            unrelated_process: Some("sleep".into()),
+        };
+        let e = Error::LockTimeout {
+            lockfile: "/c/it's.lockfile".into(),
+            waited: Duration::ZERO,
+            holder: Some(holder),
+        };
+        let s = e.to_string();
+        assert!(s.contains("now runs `sleep`"), "{s}");
+        let rm = if cfg!(windows) { r#"del "/c/it's.lockfile""# } else { r"rm '/c/it'\''s.lockfile'" };
+        assert!(s.contains(rm), "quoted for the platform's shell: {s}");
+    }
+
+    #[test]
+    fn corrupt_without_location_does_not_say_at() {
+        let e = Error::Corrupt { location: String::new(), reason: "r".into() };
+        assert_eq!(e.to_string(), "the token cache is corrupt: r");
     }
 
     #[test]

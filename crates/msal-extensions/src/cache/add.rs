@@ -535,6 +535,7 @@ impl TokenCache {
     /// is unchanged then.
     pub fn add_at(&mut self, response: &TokenResponse, now: i64) -> Result<()> {
         let p = response.plan(now)?;
+        self.note_change();
         if let Some(mut at) = p.at {
             if at.home_account_id.is_none() {
                 // App-only: the form the cache's owner reads (see `WriteConvention`).
