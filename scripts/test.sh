@@ -8,6 +8,8 @@
 # service the tests talk to itself, and runs:
 #   - the Rust workspace tests (unit, integration, doc), including the
 #     multi-process, SIGKILL, fault-injection, soak and Python interop tests,
+#     and the Python package's (scripts/py-package.sh builds its wheel: the
+#     reference's own test suite, Azure Identity, Azure CLI, a mixed fleet),
 #     inside a private D-Bus session with gnome-keyring's Secret Service
 #     (scripts/with-secret-service.sh), so the Linux encrypted backend and its
 #     interop with Python's LibsecretPersistence run against a real daemon;
@@ -24,12 +26,14 @@ ensure_cargo
 log "Python peers (msal, msal-extensions from PyPI)"
 eval "$(bash scripts/python-peers.sh)"
 export MSALX_PYTHON MSALX_PYTHON_NO_PORTALOCKER
+log "Python package msal-extensions-rs: maturin build of the wheel, its test venv"
+eval "$(bash scripts/py-package.sh)"
 
 log "cargo test --workspace (inside a private session bus with an unlocked Secret Service)"
 # The Secret Service tests (library and msal-cache migrate/preset tests) need
 # WITH_SECRET_SERVICE=1, which with-secret-service.sh sets; CI=true makes a
 # missing one a failure rather than a skip.
-bash scripts/with-secret-service.sh cargo test --workspace --locked --no-fail-fast
+bash scripts/with-secret-service.sh cargo test --workspace --locked --no-fail-fast -- --include-ignored
 log "Windows and macOS: cross-target clippy, and the Windows tests under Wine"
 bash scripts/cross-target.sh all
 

@@ -9,8 +9,7 @@ the same item libsecret's password API writes (attributes plus
 """
 import os
 
-from . import _core
-from .persistence import PersistenceError
+from .persistence import PersistenceError, _connect_secret_service
 
 _TRIAL_FAILED = """libsecret did not perform properly.
 * If you encountered error "Remote error from secret service:
@@ -41,5 +40,4 @@ def trial_run():
     for example when it will be running inside a headless SSH session.
     """
     # The probe never touches the signal file, so any path does.
-    _verify(_core.Persistence.secret_service(
-        os.devnull, "Test Schema", {"attr1": "foo", "attr2": "bar"}))
+    _verify(_connect_secret_service(os.devnull, "Test Schema", {"attr1": "foo", "attr2": "bar"}))

@@ -203,20 +203,59 @@ class KeychainPersistence(_NativeBacked):
         return self._file_persistence.get_location()
 
 
-# Secret Service connections run a background thread, which a forked child
-# does not have: children rebuild their persistences' native halves.
+# The Secret Service is reached over D-Bus through an I/O reactor thread that
+# holds its lock while it waits; a forked child has the lock but not the
+# thread, so any D-Bus call there would hang for good. A child of a process
+# that used it gets a clear error instead (the reference's GDBus has the same
+# limit). Use multiprocessing's "spawn" or "forkserver" start methods.
+_DBUS = {"used": False, "forked": False}
 _SECRET_SERVICE_PERSISTENCES = weakref.WeakSet()
 _ABANDONED_IN_CHILD = []  # never dropped: tearing them down could wait for the missing thread
+_FORKED_MESSAGE = (
+    "this process was forked from one that had used the Secret Service, whose D-Bus "
+    "connection cannot work in a forked child; create the LibsecretPersistence in a "
+    "process started with multiprocessing's 'spawn' or 'forkserver' method")
 
 
-def _reconnect_after_fork():
+class _ForkedSecretService(object):
+    """Stands in for a Secret Service persistence's native half in a forked
+    child: the signal file still answers, the store refuses."""
+
+    def __init__(self, native):
+        self._native = native
+        self.location = native.location
+
+    def change_token(self):
+        return self._native.change_token()
+
+    def time_last_modified(self):
+        return self._native.time_last_modified()
+
+    def _refuse(self, *args):
+        raise PersistenceError(message=_FORKED_MESSAGE, location=self.location)
+
+    save = load = load_optional = verify = _refuse
+
+
+def _after_fork_in_child():
+    if not _DBUS["used"]:
+        return
+    _DBUS["forked"] = True
     for persistence in list(_SECRET_SERVICE_PERSISTENCES):
-        _ABANDONED_IN_CHILD.append(persistence._native)
-        persistence._native = persistence._connect()
+        _ABANDONED_IN_CHILD.append(persistence._native)  # pylint: disable=protected-access
+        persistence._native = _ForkedSecretService(persistence._native)  # pylint: disable=protected-access
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reconnect_after_fork)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _connect_secret_service(*args):
+    """A native Secret Service persistence (``RuntimeError`` in a forked child)."""
+    if _DBUS["forked"]:
+        raise RuntimeError("libsecret did not perform properly: " + _FORKED_MESSAGE)
+    _DBUS["used"] = True
+    return _core.Persistence.secret_service(*args)
 
 
 class LibsecretPersistence(_NativeBacked):
@@ -243,21 +282,17 @@ class LibsecretPersistence(_NativeBacked):
         kwargs.pop("attribute_types", None)
         if kwargs:
             raise TypeError("unexpected keyword argument(s): %s" % ", ".join(sorted(kwargs)))
-        self._args = (
+        self._native = _connect_secret_service(
             os.path.expanduser(signal_location),
             schema_name or _auto_hash(signal_location),
             {str(k): str(v) for k, v in (attributes or {}).items()},
             label or "",
             collection,
         )
-        self._native = self._connect()
         from .libsecret import _verify  # pylint: disable=import-outside-toplevel
         _verify(self._native)
         self._file_persistence = FilePersistence(signal_location)  # Favor composition
         _SECRET_SERVICE_PERSISTENCES.add(self)
-
-    def _connect(self):
-        return _core.Persistence.secret_service(*self._args)
 
     def get_location(self):
         return self._file_persistence.get_location()
