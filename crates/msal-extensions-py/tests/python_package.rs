@@ -17,80 +17,20 @@
 
 #[path = "../../msal-extensions/tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use common::{Scratch, peer_missing, worker_args, worker_command};
+use common::{Scratch, peer_missing};
 use msal_extensions::{
-    AccessTokenQuery, CrossPlatLock, Error, FilePersistence, LockOptions, PersistedTokenCache, Persistence,
-    SecretServicePersistence, TokenResponse,
+    CrossPlatLock, Error, LockOptions, Persistence, SecretServicePersistence, TokenResponse,
 };
-use serde_json::Value;
-
-const AUTHORITY: &str = "https://login.microsoftonline.com/contoso.onmicrosoft.com";
-const CLIENT: &str = "shared_client";
-
-/// The venv's python, or `None` after the peer rule (panic in CI, loud skip elsewhere).
-fn package_python() -> Option<PathBuf> {
-    match std::env::var_os("MSALX_PY_PACKAGE_PYTHON").map(PathBuf::from) {
-        Some(p) if p.exists() => Some(p),
-        _ => peer_missing(
-            "the msal-extensions-rs package (MSALX_PY_PACKAGE_PYTHON)",
-            "run scripts/py-package.sh, or the whole suite with scripts/test.sh",
-        ),
-    }
-}
-
-fn secret_service_available() -> bool {
-    if std::env::var("WITH_SECRET_SERVICE").as_deref() == Ok("1") {
-        return true;
-    }
-    peer_missing::<()>("a Secret Service", "run under scripts/with-secret-service.sh");
-    false
-}
-
-fn py_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py")
-}
-
-/// Runs `python -m pytest <args>` in `cwd`; fails with its output unless it passed.
-fn pytest(py: &Path, cwd: &Path, args: &[&str]) -> String {
-    let out = Command::new(py)
-        .args(["-m", "pytest", "-p", "no:cacheprovider", "-v", "-rfEs", "--tb=short"])
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .output()
-        .expect("start pytest");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    println!("{text}");
-    assert!(out.status.success(), "pytest {args:?} failed (output above)");
-    text
-}
-
-/// `tests/py/peer.py <args>` on the package (`rs`) or on the reference.
-fn peer(py: &Path, rs: bool, args: &[&str]) -> Command {
-    let mut c = Command::new(py);
-    c.arg(py_dir().join("peer.py")).args(args).env("MSAL_EXTENSIONS_RS", if rs { "on" } else { "off" });
-    c.stdin(Stdio::null());
-    c
-}
-
-fn json_of(out: Output) -> Value {
-    assert!(out.status.success(), "peer failed: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-fn cache(path: &Path) -> PersistedTokenCache<FilePersistence> {
-    PersistedTokenCache::new(FilePersistence::new(path).unwrap())
-}
-
-fn has_token(c: &PersistedTokenCache<FilePersistence>, scope: &str) -> bool {
-    c.access_token(&AccessTokenQuery::new(CLIENT, [scope])).unwrap().is_some()
-}
+use support::{
+    AUTHORITY, CLIENT, cache, has_token, json_of, package_python, peer, py_dir, pytest,
+    secret_service_available,
+};
 
 #[test]
 #[ignore = "needs the msal-extensions-rs wheel (scripts/py-package.sh); scripts/test.sh runs it"]
@@ -148,142 +88,6 @@ fn the_packages_api_and_sharing_with_the_reference() {
 fn azure_identity_and_azure_cli_run_unchanged_on_the_package() {
     let Some(py) = package_python() else { return };
     pytest(&py, &py_dir(), &["test_azure.py"]);
-}
-
-const TOKENS_PER_PROCESS: usize = 10;
-
-/// Worker entry point (a no-op unless started by `worker_command`): for
-/// scopes `<args[1]>-<i>`, TOKENS_PER_PROCESS times what an MSAL client
-/// does for a token request: look it up (a miss), then add it. Like the
-/// Python workers (`peer.py add-many`), it first creates `<go>.<prefix>`
-/// and waits for the file `<go>` (args[2]), so that all start together.
-#[test]
-#[ignore = "worker entry point, run by the tests in child processes"]
-fn worker_add_tokens() {
-    let Some(args) = worker_args() else { return };
-    let c = cache(Path::new(&args[0]));
-    std::fs::write(format!("{}.{}", args[2], args[1]), "").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !Path::new(&args[2]).exists() {
-        assert!(Instant::now() < deadline, "no go signal");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    for i in 0..TOKENS_PER_PROCESS {
-        let scope = format!("{}-{i}", args[1]);
-        assert!(!has_token(&c, &scope));
-        let body = format!(r#"{{"access_token": "at-{scope}", "expires_in": 3600}}"#);
-        c.add(&TokenResponse::new(CLIENT, [scope.as_str()], AUTHORITY, &body).unwrap()).unwrap();
-    }
-}
-
-/// Child processes killed (by their own pid) when dropped.
-struct Children(Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-struct FleetResult {
-    rust_kept: usize,
-    python_kept: usize,
-    python_errors: Vec<Value>,
-    took: Duration,
-}
-
-/// 8 Python processes (on the package, or on the reference) and 8 Rust
-/// processes, interleaved, each adding TOKENS_PER_PROCESS tokens to one cache.
-fn run_fleet(py: &Path, rs: bool, dir: &Path) -> FleetResult {
-    let path = dir.join("msal_token_cache.json");
-    let p = path.to_str().unwrap().to_owned();
-    let go = dir.join("go");
-    let g = go.to_str().unwrap().to_owned();
-    let mut rust = Vec::new();
-    let mut python = Vec::new();
-    for n in 0..8 {
-        let args = [p.clone(), format!("rust{n}"), g.clone()];
-        rust.push(worker_command("worker_add_tokens", &args).stdout(Stdio::null()).spawn().unwrap());
-        let args = ["add-many", &p, &format!("py{n}"), &TOKENS_PER_PROCESS.to_string(), &g];
-        python.push(peer(py, rs, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
-    }
-    let ready = || {
-        let names = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name());
-        names.filter(|n| n.to_string_lossy().starts_with("go.")).count()
-    };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while ready() < 16 {
-        assert!(Instant::now() < deadline, "the workers did not all get ready");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let started = Instant::now();
-    std::fs::write(&go, "").unwrap();
-    for mut c in rust {
-        assert!(c.wait().unwrap().success(), "a Rust worker failed");
-    }
-    let python_errors = python
-        .into_iter()
-        .map(|c| {
-            let v = json_of(c.wait_with_output().unwrap());
-            assert_eq!(v["rs"], rs, "the worker ran on the wrong implementation: {v}");
-            v["errors"].clone()
-        })
-        .filter(|e| e.as_object().is_some_and(|o| !o.is_empty()))
-        .collect();
-    let took = started.elapsed();
-    let c = cache(&path);
-    let kept = |who: &str| {
-        (0..8)
-            .flat_map(|n| (0..TOKENS_PER_PROCESS).map(move |i| (n, i)))
-            .filter(|(n, i)| has_token(&c, &format!("{who}{n}-{i}")))
-            .count()
-    };
-    FleetResult { rust_kept: kept("rust"), python_kept: kept("py"), python_errors, took }
-}
-
-#[test]
-#[ignore = "needs the msal-extensions-rs wheel (scripts/py-package.sh); scripts/test.sh runs it"]
-fn a_mixed_fleet_on_a_loaded_machine_loses_nothing() {
-    let Some(py) = package_python() else { return };
-    // Four busy loops beside the fleet: the machine has 2 cores. On disk, not
-    // tmpfs: Rust saves `fsync` the new file before renaming it over the
-    // cache, which widens the window in which the reference's clock test
-    // (`_last_sync < mtime`) misses a write, as it does on real machines.
-    let _load = Children(
-        (0..4).map(|_| Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap()).collect(),
-    );
-    let all = 16 * TOKENS_PER_PROCESS;
-    for round in 0..3 {
-        let s = Scratch::new("py-fleet");
-        let r = run_fleet(&py, true, &s.0);
-        println!(
-            "package round {round}: kept {} of {all} ({} Rust, {} Python) in {:.1} s",
-            r.rust_kept + r.python_kept,
-            r.rust_kept,
-            r.python_kept,
-            r.took.as_secs_f64()
-        );
-        assert!(r.python_errors.is_empty(), "Python workers failed: {:?}", r.python_errors);
-        assert_eq!((r.rust_kept, r.python_kept), (all / 2, all / 2), "round {round} lost tokens");
-    }
-    // The same fleet with Microsoft's package in the Python processes: its
-    // losses are the point of this package; printed, never a failure.
-    let s = Scratch::new("py-fleet-ref");
-    let r = run_fleet(&py, false, &s.0);
-    println!(
-        "REFERENCE (msal-extensions 1.3.1): kept {} of {all}: {} of {} Rust tokens, {} of {} Python tokens, \
-         in {:.1} s; Python errors: {:?}",
-        r.rust_kept + r.python_kept,
-        r.rust_kept,
-        all / 2,
-        r.python_kept,
-        all / 2,
-        r.took.as_secs_f64(),
-        r.python_errors
-    );
 }
 
 #[test]

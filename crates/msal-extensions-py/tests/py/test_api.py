@@ -147,6 +147,23 @@ def test_lock_waits_for_another_process_then_times_out_with_lock_error(tmp_path)
         holder.wait()
 
 
+def test_the_default_lock_timeout_comes_from_the_environment(tmp_path, monkeypatch):
+    path = str(tmp_path / "c.lockfile")
+    holder = hold_lock(path, 3)
+    try:
+        monkeypatch.setenv("MSAL_EXTENSIONS_RS_LOCK_TIMEOUT", "0.3")
+        t = time.monotonic()
+        with pytest.raises(LockError):
+            PersistedTokenCache(FilePersistence(str(tmp_path / "c"))).add(token_event("s"))
+        assert time.monotonic() - t < 2.5, "waited the environment's 0.3 s, not the default 10 s"
+        monkeypatch.setenv("MSAL_EXTENSIONS_RS_LOCK_TIMEOUT", "soon")
+        with pytest.raises(ValueError):
+            CrossPlatLock(path)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_crashed_holders_lockfile_is_taken_over_at_once(tmp_path):
     path = str(tmp_path / "c.lockfile")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

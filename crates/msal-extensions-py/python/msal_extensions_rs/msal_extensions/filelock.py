@@ -8,7 +8,24 @@ polls every 0.2 to 2 ms (the reference: every 250 ms), and ``LockError``
 comes after ``timeout`` seconds instead of the reference's going ahead
 without the lock.
 """
+import os
+
 from . import _core
+
+#: Environment variable: the default wait, in seconds, of every lock of this
+#: package (CrossPlatLock and PersistedTokenCache), for programs that cannot
+#: pass ``timeout``, e.g. many parallel `az` runs on a slow machine.
+TIMEOUT_ENV = "MSAL_EXTENSIONS_RS_LOCK_TIMEOUT"
+
+
+def _default_timeout():
+    value = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not value:
+        return None  # the core's default: 10 s
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError("%s must be a number of seconds, not %r" % (TIMEOUT_ENV, value))
 
 
 class LockError(RuntimeError):
@@ -22,12 +39,13 @@ class CrossPlatLock(object):
 
     :param lockfile_path: the lockfile, conventionally ``<cache file>.lockfile``.
     :param timeout: seconds to wait before raising :class:`LockError`
-        (default 10, the longest the reference waits).
+        (default: ``MSAL_EXTENSIONS_RS_LOCK_TIMEOUT``, else 10, the longest
+        the reference waits).
     """
 
     def __init__(self, lockfile_path, timeout=None):
         self._lockpath = lockfile_path
-        self._native = _core.Lock(lockfile_path, timeout)
+        self._native = _core.Lock(lockfile_path, _default_timeout() if timeout is None else timeout)
 
     def __enter__(self):
         self._native.acquire()  # waits without the GIL

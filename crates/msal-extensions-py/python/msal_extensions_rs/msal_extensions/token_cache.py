@@ -8,7 +8,7 @@ import time
 import msal
 
 from . import _core
-from .filelock import CrossPlatLock, LockError  # noqa: F401  (re-exported, as in the reference)
+from .filelock import CrossPlatLock, LockError, _default_timeout  # noqa: F401  (re-exported, as in the reference)
 from .persistence import _mkdir_p, PersistenceNotFound, FilePersistence, \
     FilePersistenceWithDataProtection, KeychainPersistence, LibsecretPersistence
 
@@ -158,7 +158,7 @@ class PersistedTokenCache(msal.SerializableTokenCache):
         self._last_sync = 0  # when the memory was last loaded or saved: informative only
         self.is_encrypted = persistence.is_encrypted
         self._store = _store_for(persistence)
-        self._xlock = _core.Lock(self._lock_location)
+        self._xlock = _core.Lock(self._lock_location, _default_timeout())
         self._seen = _UNSEEN  # the change token of what is in memory
         self._depth = 0  # nesting of write rounds on the thread holding self._lock
         self._changed = False
