@@ -7,15 +7,18 @@
 #   bash scripts/bench-py.sh [--quick]
 #
 # Builds the release wheel (scripts/py-package.sh with PY_PKG_PROFILE=release,
-# in target/py-package-release) and runs
-# crates/msal-extensions-py/benches/package_bench.py with its venv, where both
-# packages are installed and MSAL_EXTENSIONS_RS picks one per process.
+# in target/py-package-release) into a venv holding the reference as the
+# anchor measured it (msal-extensions 1.3.1, portalocker 4.4.2, msal 1.39.0;
+# ../shared/reference/reference-figures.md), and runs
+# crates/msal-extensions-py/benches/package_bench.py there: MSAL_EXTENSIONS_RS
+# picks one package or the other per process.
 # Output: stdout, and a copy in target/bench-report/py-<stamp>.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=()
 [ "${1:-}" = --quick ] && QUICK=(--n 8 --rounds 1 --tokens 2000 --iters 10 --runs 5)
-eval "$(PY_PKG_PROFILE=release PY_PKG_DIR="$PWD/target/py-package-release" bash scripts/py-package.sh)"
+eval "$(PY_PKG_PROFILE=release PY_PKG_DIR="$PWD/target/py-package-release" \
+    PY_PKG_PINS="msal==1.39.0 msal-extensions==1.3.1 portalocker==4.4.2" bash scripts/py-package.sh)"
 OUT=target/bench-report; mkdir -p "$OUT"
 REPORT="$OUT/py-$(date +%Y%m%d-%H%M%S).txt"
 {

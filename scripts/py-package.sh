@@ -17,7 +17,9 @@
 #   MSALX_PY_WHEEL           the wheel
 # Env: PY_PKG_DIR (default <repo>/target/py-package);
 #      PY_PKG_PROFILE=dev|release (default dev: the dependencies are the very
-#      builds `cargo test` makes; release for benchmarks, stripped).
+#      builds `cargo test` makes; release for benchmarks, stripped);
+#      PY_PKG_PINS: the venv's packages instead of the test set below
+#      (scripts/bench-py.sh gives the reference's anchor set).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +32,7 @@ REFERENCE=msal-extensions==1.3.1
 # azure-cli-telemetry), so the reference runs its portalocker lock, as in az.
 PINS=(msal==1.39.0 "$REFERENCE" portalocker==2.10.1 pytest==9.2.0
       azure-identity==1.27.0 azure-cli-core==2.91.0)
+[ -n "${PY_PKG_PINS:-}" ] && read -r -a PINS <<< "$PY_PKG_PINS"
 log() { echo "py-package: $*" >&2; }
 pip_q() { timeout 900 "$@" -q --disable-pip-version-check --no-input >&2; }
 

@@ -7,7 +7,7 @@ and on the reference (=off), in the same folder, so the ratios compare like
 with like on a noisy machine. Workloads follow the project's anchor
 measurements of the reference (../shared/reference/anchor-bench).
 
-  package_bench.py lock   [--n 2 8 32] [--k 50] [--rounds 3] [--dir /dev/shm/...]
+  package_bench.py lock   [--n 2 8 32] [--k 50] [--rounds 5] [--dir /dev/shm/...]
       N processes x K cycles of {CrossPlatLock; O_EXCL marker (its failure =
       two holders at once); FilePersistence load, append a line, save;
       remove the marker}, started together. lost = cycles - distinct lines.
@@ -308,7 +308,7 @@ def main():
     ap.add_argument("what", choices=["lock", "cache", "import", "all"])
     ap.add_argument("--n", type=int, nargs="+", default=[2, 8, 32])
     ap.add_argument("--k", type=int, default=50)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--tokens", type=int, default=10000)
     ap.add_argument("--iters", type=int, default=40)
     ap.add_argument("--runs", type=int, default=30)
