@@ -35,6 +35,16 @@ PINS=(msal==1.39.0 "$REFERENCE" portalocker==2.10.1 pytest==9.2.0
 [ -n "${PY_PKG_PINS:-}" ] && read -r -a PINS <<< "$PY_PKG_PINS"
 log() { echo "py-package: $*" >&2; }
 pip_q() { timeout 900 "$@" -q --disable-pip-version-check --no-input >&2; }
+# venv DIR PACKAGE...: (re)creates DIR with the packages unless its stamp matches.
+venv() {
+    local dir=$1; shift
+    [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$*" ] && return 0
+    log "creating $dir ($*)"
+    rm -rf "$dir"
+    "$SYS_PY" -m venv "$dir"
+    pip_q "$dir/bin/pip" install "$@"
+    echo "$*" > "$dir/.stamp"
+}
 
 . "$ROOT/scripts/apt.sh"
 . "$ROOT/scripts/ensure-toolchain.sh"
@@ -44,13 +54,7 @@ mkdir -p "$PY_PKG_DIR"
 
 # 1. maturin, pinned, in its own venv.
 TOOLS=$PY_PKG_DIR/tools
-if [ "$(cat "$TOOLS/.stamp" 2>/dev/null)" != "$MATURIN" ]; then
-    log "installing $MATURIN"
-    rm -rf "$TOOLS"
-    "$SYS_PY" -m venv "$TOOLS"
-    pip_q "$TOOLS/bin/pip" install "$MATURIN"
-    echo "$MATURIN" > "$TOOLS/.stamp"
-fi
+venv "$TOOLS" "$MATURIN"
 
 # 2. The wheel (abi3: one file for CPython >= 3.9).
 log "maturin build ($PROFILE)"
@@ -62,13 +66,7 @@ WHEEL=$(ls "$PY_PKG_DIR"/wheels/msal_extensions_rs-*.whl)
 
 # 3. The test venv.
 VENV=$PY_PKG_DIR/venv
-if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "${PINS[*]}" ]; then
-    log "creating $VENV (${PINS[*]})"
-    rm -rf "$VENV"
-    "$SYS_PY" -m venv "$VENV"
-    pip_q "$VENV/bin/pip" install "${PINS[@]}"
-    echo "${PINS[*]}" > "$VENV/.stamp"
-fi
+venv "$VENV" "${PINS[@]}"
 pip_q "$VENV/bin/pip" install --force-reinstall --no-deps "$WHEEL"
 "$VENV/bin/python" -m msal_extensions_rs >&2
 

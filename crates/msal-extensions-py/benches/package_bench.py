@@ -10,7 +10,8 @@ measurements of the reference (../shared/reference/anchor-bench).
   package_bench.py lock   [--n 2 8 32] [--k 50] [--rounds 5] [--dir /dev/shm/...]
       N processes x K cycles of {CrossPlatLock; O_EXCL marker (its failure =
       two holders at once); FilePersistence load, append a line, save;
-      remove the marker}, started together. lost = cycles - distinct lines.
+      remove the marker} (crates/msal-extensions/tests/py/lock_worker.py),
+      started at one instant. lost = cycles - distinct lines.
   package_bench.py cache  [--tokens 10000] [--iters 40] [--dir ...]
       PersistedTokenCache on a cache of N access tokens: search (unchanged
       file; after another writer replaced it), modify, add.
@@ -53,94 +54,70 @@ def versions():
 
 
 # ---------------------------------------------------------------- lock
-def start_at(t0):
-    """Sleeps until the wall-clock instant t0, so that all workers start
-    contending together (a worker started early would otherwise run its
-    cycles alone)."""
-    while True:
-        left = t0 - time.time()
-        if left <= 0:
-            return
-        time.sleep(min(left, 0.001))
-
-
-def lock_worker(data, k):
-    from msal_extensions import CrossPlatLock, FilePersistence
-    from msal_extensions.persistence import PersistenceNotFound
-    persistence, marker, pid = FilePersistence(data), data + ".marker", os.getpid()
-    print("ready", flush=True)
-    start_at(float(sys.stdin.readline().split()[1]))
-    ok = overlaps = 0
-    waits, errors = [], {}
-    for i in range(k):
-        t = time.perf_counter()
-        try:
-            with CrossPlatLock(data + ".lockfile"):
-                waits.append(time.perf_counter() - t)
-                try:
-                    fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-                except FileExistsError:
-                    fd = None
-                    overlaps += 1
-                try:
-                    content = persistence.load()
-                except PersistenceNotFound:
-                    content = ""
-                persistence.save(content + "%d %d\n" % (pid, i))
-                if fd is not None:
-                    os.close(fd)
-                    os.unlink(marker)
-            ok += 1
-        except Exception as exc:  # pylint: disable=broad-except  (counted, as the anchor does)
-            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-    print(json.dumps({"ok": ok, "overlaps": overlaps, "waits": waits, "errors": errors, "end": time.time()}))
+# The workers are the library's own test worker, which does the anchor's cycle.
+LOCK_WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "msal-extensions", "tests", "py",
+                           "lock_worker.py")
 
 
 def lock_run(impl, n, k, workdir):
     shutil.rmtree(workdir, ignore_errors=True)
     os.makedirs(workdir)
     data = os.path.join(workdir, "shared.txt")
-    procs = [subprocess.Popen([sys.executable, __file__, "--lock-worker", data, str(k)], env=env_for(impl),
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(n)]
+    files = [(os.path.join(workdir, "ready.%d" % i), os.path.join(workdir, "result.%d" % i)) for i in range(n)]
+    procs = [subprocess.Popen([sys.executable, LOCK_WORKER, data, str(k), "w%d" % i, ready, result, "0", "0"],
+                              env=env_for(impl), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+             for i, (ready, result) in enumerate(files)]
     try:
-        for p in procs:
-            assert p.stdout.readline().strip() == "ready"
-        go = time.time() + 0.2
+        deadline = time.time() + 120
+        while not all(os.path.exists(ready) for ready, _ in files):
+            assert time.time() < deadline and all(p.poll() is None for p in procs), "a worker did not start"
+            time.sleep(0.005)
+        go = time.time() + 0.2  # one instant for all: no worker runs its cycles alone
         for p in procs:
             p.stdin.write("go %f\n" % go)
             p.stdin.flush()
-        results = [json.loads(p.communicate(timeout=600)[0].splitlines()[-1]) for p in procs]
+        for p in procs:
+            p.stdin.close()
+            assert p.wait(600) == 0, "a worker failed"
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+    results = []
+    for _, result in files:
+        with open(result) as f:
+            results.append(dict(line.split("=", 1) for line in f.read().splitlines()))
     with open(data) as f:
         lines = set(l for l in f.read().splitlines() if l)
-    cycles = sum(r["ok"] for r in results)
-    waits = [w for r in results for w in r["waits"]]
+    cycles = sum(int(r["ok"]) for r in results)
     errors = {}
     for r in results:
-        for name, count in r["errors"].items():
+        for name, count in json.loads(r["errors"]).items():
             errors[name] = errors.get(name, 0) + count
-    return {"cycles_per_s": cycles / (max(r["end"] for r in results) - go), "lost": cycles - len(lines),
-            "overlaps": sum(r["overlaps"] for r in results), "p50": median_ms(waits), "p99": pct_ms(waits, 0.99),
-            "errors": errors}
+        if int(r["lock_errors"]):
+            errors["LockError"] = errors.get("LockError", 0) + int(r["lock_errors"])
+    return {"cycles_per_s": cycles / (max(float(r["end"]) for r in results) - go), "lost": cycles - len(lines),
+            "overlaps": sum(int(r["overlaps"]) for r in results),
+            "p50": statistics.median(float(r["wait_p50_ms"]) for r in results),
+            "max": max(float(r["wait_max_ms"]) for r in results), "errors": errors,
+            "lock": sorted(set(r["lock_impl"] for r in results))}
 
 
 def bench_lock(a):
     print("\n## Lock: N processes x %d cycles of lock + load + append + save, on %s" % (a.k, a.dir))
+    print("(wait p50: median of the processes' median waits; max: the longest wait of any)")
     print("%4s %-10s %5s %10s %7s %9s %9s %6s %6s  %s" % (
-        "N", "impl", "round", "cycles/s", "ratio", "p50 ms", "p99 ms", "lost", "ovlap", "errors"))
+        "N", "impl", "round", "cycles/s", "ratio", "p50 ms", "max ms", "lost", "ovlap", "lock, errors"))
     for n in a.n:
         for rnd in range(a.rounds):
             r = {impl: lock_run(impl, n, a.k, os.path.join(a.dir, "n%d-%s" % (n, impl))) for impl in IMPLS}
             for impl in IMPLS:
                 x = r[impl]
                 ratio = x["cycles_per_s"] / r["reference"]["cycles_per_s"]
-                print("%4d %-10s %5d %10.1f %6.1fx %9.2f %9.1f %6d %6d  %s" % (
-                    n, impl, rnd, x["cycles_per_s"], ratio, x["p50"], x["p99"], x["lost"], x["overlaps"],
-                    x["errors"] or ""), flush=True)
+                print("%4d %-10s %5d %10.1f %6.1fx %9.2f %9.1f %6d %6d  %s %s" % (
+                    n, impl, rnd, x["cycles_per_s"], ratio, x["p50"], x["max"], x["lost"], x["overlaps"],
+                    ",".join(x["lock"]), x["errors"] or ""), flush=True)
     shutil.rmtree(a.dir, ignore_errors=True)
 
 
@@ -300,8 +277,6 @@ def bench_import(a):
 
 
 def main():
-    if sys.argv[1:2] == ["--lock-worker"]:
-        return lock_worker(sys.argv[2], int(sys.argv[3]))
     if sys.argv[1:2] == ["--cache-worker"]:
         return cache_worker(sys.argv[2], int(sys.argv[3]))
     ap = argparse.ArgumentParser()
