@@ -9,6 +9,8 @@
 # service the tests talk to itself, and runs:
 #   - the Rust workspace tests (unit, integration, doc), including the
 #     multi-process, SIGKILL, fault-injection, soak and Python interop tests,
+#     and the Python package's (scripts/py-package.sh builds its wheel: the
+#     reference's own test suite, Azure Identity, Azure CLI, a mixed fleet),
 #     inside a private D-Bus session with gnome-keyring's Secret Service
 #     (scripts/with-secret-service.sh), so the Linux encrypted backend and its
 #     interop with Python's LibsecretPersistence run against a real daemon;
@@ -30,6 +32,8 @@ export MSALX_PYTHON MSALX_PYTHON_NO_PORTALOCKER
 log "Node peers (@azure/msal-node, @azure/msal-node-extensions, keytar from npm)"
 eval "$(bash scripts/node-peers.sh)"
 export MSALX_NODE MSALX_NODE_MODULES
+log "Python package msal-extensions-rs: maturin build of the wheel, its test venv"
+eval "$(bash scripts/py-package.sh)"
 
 log "cargo test --workspace (inside a private session bus with an unlocked Secret Service)"
 # Tests that need a peer (Python, the Secret Service, the 120 s soak) are

@@ -71,6 +71,7 @@ pub fn decode_jwt_claims(jwt: &str) -> Option<serde_json::Map<String, serde_json
 
 #[cfg(feature = "redis")]
 pub(crate) use model::parse_seconds;
+#[cfg(feature = "redis")]
 pub(crate) use query::unix_now;
 
 use model::{EntryFields, Lazy, RawText};
