@@ -485,6 +485,28 @@ impl ResolvedPreset {
         ChosenPersistence::open(&self.spec, fallback, false)
     }
 
+    /// [`open`](Self::open), as a [`PersistedTokenCache`](crate::PersistedTokenCache)
+    /// that writes what the owner library reads
+    /// ([`WriteConvention::for_owner`](crate::WriteConvention::for_owner)):
+    /// the one-liner for sharing a Microsoft tool's cache.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use msal_extensions::presets::Preset;
+    /// let cache = Preset::AzureCli.resolve()?.token_cache()?;
+    /// for account in cache.accounts()? {
+    ///     println!("{:?}", account.username);
+    /// }
+    /// # Ok::<(), msal_extensions::Error>(())
+    /// ```
+    pub fn token_cache(&self) -> Result<crate::PersistedTokenCache<ChosenPersistence>> {
+        let convention = crate::WriteConvention::for_owner(self.owner());
+        Ok(crate::PersistedTokenCache::new(self.open()?).write_convention(convention))
+    }
+
     /// A plaintext file at the preset's location: what Azure Identity (and
     /// the .NET and Node libraries, when allowed) fall back to where there is
     /// no secret store, and what Azure CLI uses by default.
@@ -503,6 +525,38 @@ fn unavailable(backend: &'static str, message: String) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A preset's token cache writes as its owner does, even where the file
+    /// holds another library's form (`Mirror` would copy that form).
+    #[cfg(unix)]
+    #[test]
+    fn token_cache_writes_as_the_owner_does() {
+        let dir = std::env::temp_dir().join(format!("msalx-preset-owner-{}", std::process::id()));
+        let config = dir.to_string_lossy().into_owned();
+        let env = move |k: &str| (k == "AZURE_CONFIG_DIR").then(|| OsString::from(&config));
+        let r = Preset::AzureCli.resolve_for(Platform::current(), &env).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        let node_form = r#"{"AccessToken":{"-login.microsoftonline.com-accesstoken-other-t-s":{"credential_type":"AccessToken","home_account_id":"","environment":"login.microsoftonline.com","client_id":"other","realm":"t","target":"s","secret":"x","cached_at":"1","expires_on":"9999999999"}}}"#;
+        std::fs::write(r.location(), node_form).unwrap();
+        let cache = r.token_cache().unwrap();
+        let response = crate::TokenResponse::new(
+            "az",
+            ["https://management.azure.com/.default"],
+            "https://login.microsoftonline.com/t",
+            r#"{"access_token": "at", "expires_in": 3600}"#,
+        )
+        .unwrap();
+        cache.add(&response).unwrap();
+        let text = std::fs::read_to_string(r.location()).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let ours = doc["AccessToken"].as_object().unwrap().values().find(|e| e["client_id"] == "az").unwrap();
+        assert_eq!(
+            ours["home_account_id"],
+            serde_json::Value::Null,
+            "Azure CLI's MSAL Python finds only null"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn env(k: &str) -> Option<OsString> {
         match k {
