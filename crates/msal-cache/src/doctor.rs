@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use msal_extensions::TokenCache;
 use msal_extensions::lock::{self, LockState};
-use msal_extensions::{SecretServicePersistence, TokenCache};
 use serde_json::json;
 
 use crate::output::{clean, now, shell_quote, shown};
@@ -583,13 +583,9 @@ fn counts(c: &TokenCache) -> String {
 }
 
 fn store_finding(src: &Source) -> Finding {
-    let probe = match src.secret_service() {
-        Ok(p) => p,
-        Err(e) => return finding(Level::Warn, "secret store", format!("cannot set up: {e}"), None),
-    };
     let level = if src.backend == Backend::SecretService { Level::Problem } else { Level::Warn };
-    match SecretServicePersistence::verify(&probe) {
-        Ok(()) => finding(Level::Ok, "secret store", "Secret Service reachable and unlocked: encryption available".into(), None),
+    match src.spec_as(Backend::SecretService).open_verified() {
+        Ok(_) => finding(Level::Ok, "secret store", "Secret Service reachable and unlocked: encryption available".into(), None),
         Err(e) => finding(
             level,
             "secret store",

@@ -195,8 +195,8 @@ pub fn migrate(args: &MigrateArgs, out: &mut impl Write) -> BoxResult<Outcome> {
         return Err("the cache is already in that backend; give --backend to name the source".into());
     }
     if to_backend == Backend::SecretService {
-        src.secret_service()?
-            .verify()
+        src.spec_as(Backend::SecretService)
+            .open_verified()
             .map_err(|e| format!("{}; nothing was changed", crate::error_chain(&e)))?;
     }
     let (from, to) = (src.open()?, src.open_as(to_backend)?);
@@ -249,7 +249,7 @@ fn verify_copy(to: &dyn Persistence, cache: &TokenCache) -> BoxResult<()> {
 fn retire(src: &source::Source, backend: Backend) -> BoxResult<()> {
     match backend {
         Backend::File => FilePersistence::new(&src.location)?.save("")?,
-        Backend::SecretService => src.secret_service()?.delete()?,
+        Backend::SecretService => src.open_as(Backend::SecretService)?.delete()?,
     }
     Ok(())
 }

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use msal_extensions::presets::{Preset, PresetStorage, ResolvedPreset};
+use msal_extensions::presets::{Preset, ResolvedPreset};
 use msal_extensions::{
-    Error, FilePersistence, LockOptions, Persistence, SecretEncoding, SecretServicePersistence, TokenCache,
+    Error, LockOptions, Persistence, SecretCollection, SecretEncoding, StoreKind, StoreSpec, TokenCache,
 };
 
 use crate::BoxResult;
@@ -161,8 +161,8 @@ impl SourceArgs {
 
 fn preset_backend(r: &ResolvedPreset, secret: &mut SecretSpec) -> BoxResult<Backend> {
     match r.storage() {
-        PresetStorage::PlaintextFile => Ok(Backend::File),
-        PresetStorage::SecretService { schema, attributes, label, encoding } => {
+        StoreKind::File => Ok(Backend::File),
+        StoreKind::SecretService { schema, attributes, label, encoding, .. } => {
             *secret = SecretSpec {
                 schema: Some(schema.clone()),
                 attributes: attributes.clone(),
@@ -189,27 +189,28 @@ impl Source {
 
     /// Opens `backend` at this source's location (for `migrate`).
     pub fn open_as(&self, backend: Backend) -> BoxResult<Box<dyn Persistence>> {
-        Ok(match backend {
-            Backend::File => Box::new(FilePersistence::new(&self.location)?),
-            Backend::SecretService => Box::new(self.secret_service()?),
-        })
+        Ok(self.spec_as(backend).open()?)
     }
 
-    /// The Secret Service persistence with this source's names.
-    pub fn secret_service(&self) -> BoxResult<SecretServicePersistence> {
-        let s = &self.secret;
-        let mut b =
-            SecretServicePersistence::builder(&self.location).attributes(s.attributes.iter().cloned());
-        if let Some(schema) = &s.schema {
-            b = b.schema_name(schema.clone());
+    /// The library's description of `backend` at this source's location.
+    pub fn spec_as(&self, backend: Backend) -> StoreSpec {
+        match backend {
+            Backend::File => StoreSpec::file(&self.location),
+            Backend::SecretService => {
+                let s = &self.secret;
+                let kind = StoreKind::SecretService {
+                    schema: s
+                        .schema
+                        .clone()
+                        .unwrap_or_else(|| msal_extensions::default_schema_name(&self.location)),
+                    attributes: s.attributes.clone(),
+                    label: s.label.clone().unwrap_or_default(),
+                    collection: SecretCollection::Default,
+                    encoding: s.encoding.unwrap_or_default(),
+                };
+                StoreSpec::new(&self.location, kind)
+            }
         }
-        if let Some(label) = &s.label {
-            b = b.label(label.clone());
-        }
-        if let Some(e) = s.encoding {
-            b = b.encoding(e);
-        }
-        Ok(b.build()?)
     }
 
     /// The lock options for this source.

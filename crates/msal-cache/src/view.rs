@@ -280,10 +280,10 @@ pub fn presets(args: &PresetsArgs, out: &mut impl Write) -> BoxResult<Outcome> {
         .map(|p| match p.resolve() {
             Ok(r) => {
                 let store = match r.storage() {
-                    PresetStorage::PlaintextFile => "plaintext file".to_owned(),
+                    PresetStorage::File => "plaintext file".to_owned(),
                     PresetStorage::SecretService { schema, .. } => format!("Secret Service, schema {schema}"),
                     PresetStorage::Keychain { service, account } => format!("Keychain {service}/{account}"),
-                    PresetStorage::Dpapi => "DPAPI file".to_owned(),
+                    PresetStorage::Dpapi { .. } => "DPAPI file".to_owned(),
                     other => format!("{other:?}"),
                 };
                 (p, store, r.location().display().to_string())

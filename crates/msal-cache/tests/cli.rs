@@ -21,6 +21,7 @@ mod common;
 use common::*;
 
 #[test]
+#[ignore = "needs Python msal (writes the cache); scripts/test.sh runs it"]
 fn python_cache_tables_match_snapshots() {
     let dir = Scratch::new("snap");
     let Some(cache) = python_cache(&dir) else { return };
@@ -35,6 +36,7 @@ fn python_cache_tables_match_snapshots() {
 }
 
 #[test]
+#[ignore = "needs Python msal (writes the cache); scripts/test.sh runs it"]
 fn python_cache_json_reports_accounts_foci_and_expiry() {
     let dir = Scratch::new("json");
     let Some(cache) = python_cache(&dir) else { return };
@@ -92,6 +94,7 @@ fn library_written_cache_is_listed() {
 }
 
 #[test]
+#[ignore = "needs Python msal (writes the cache); scripts/test.sh runs it"]
 fn export_with_secrets_includes_them_and_imports_back() {
     let dir = Scratch::new("export");
     let Some(cache) = python_cache(&dir) else { return };
@@ -115,6 +118,7 @@ fn export_with_secrets_includes_them_and_imports_back() {
 }
 
 #[test]
+#[ignore = "needs Python msal (writes the cache); scripts/test.sh runs it"]
 fn remove_account_keeps_the_rest_and_unknown_fields() {
     let dir = Scratch::new("remove");
     let Some(cache) = python_cache(&dir) else { return };
@@ -141,6 +145,7 @@ fn remove_account_keeps_the_rest_and_unknown_fields() {
 }
 
 #[test]
+#[ignore = "needs Python msal (writes the cache); scripts/test.sh runs it"]
 fn clear_refuses_without_yes_when_it_cannot_ask() {
     let dir = Scratch::new("clear");
     let Some(cache) = python_cache(&dir) else { return };
@@ -280,6 +285,7 @@ fn usage_errors_exit_2_and_say_what_to_do() {
 }
 
 #[test]
+#[ignore = "needs a Secret Service (gnome-keyring); scripts/test.sh runs it"]
 fn migrate_round_trip_through_the_secret_service() {
     if std::env::var("WITH_SECRET_SERVICE").as_deref() != Ok("1") {
         return peer_missing::<()>(
@@ -315,6 +321,7 @@ fn migrate_round_trip_through_the_secret_service() {
 }
 
 #[test]
+#[ignore = "needs Python msal (writes the cache); scripts/test.sh runs it"]
 fn presets_find_the_tools_caches_under_home() {
     let dir = Scratch::new("preset");
     let Some(cache) = python_cache(&dir) else { return };
@@ -386,6 +393,7 @@ fn an_infinite_lock_timeout_does_not_panic() {
 /// Azure Identity for Python's exact Secret Service item, written by the real
 /// `LibsecretPersistence`, read and edited through `--preset`, read back by Python.
 #[test]
+#[ignore = "needs a Secret Service and Python msal-extensions; scripts/test.sh runs it"]
 fn azure_identity_preset_shares_the_python_libsecret_item() {
     if std::env::var("WITH_SECRET_SERVICE").as_deref() != Ok("1") {
         return peer_missing::<()>(

@@ -117,6 +117,7 @@ fn soak_worker(path: &Path, id: &str, run: Duration, log: &Path) {
 }
 
 #[test]
+#[ignore = "a 120 s soak; scripts/test.sh runs it"]
 fn soak_mixed_operations_lose_nothing() {
     let secs: u64 = std::env::var("MSALX_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(120);
     let dir = Scratch::new("soak");
