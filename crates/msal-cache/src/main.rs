@@ -22,9 +22,11 @@
 mod demo;
 mod doctor;
 mod edit;
+mod migrate;
 mod output;
 mod sink;
 mod source;
+mod transfer;
 mod view;
 
 use std::io::{self, Write};
@@ -53,24 +55,26 @@ enum Command {
     Presets(view::PresetsArgs),
     /// Check backend, encryption, permissions, lockfile, content and secret store; say how to fix each finding.
     Doctor(doctor::DoctorArgs),
-    /// Remove an account (by home account id or username) and all its tokens, under the lock.
+    /// Remove an account (by home account id or username) and all its tokens, under the lock; a copy of the content before is kept.
     RemoveAccount(edit::RemoveArgs),
-    /// Remove every token and account (asks first unless --yes), under the lock.
+    /// Remove every token and account (asks first unless --yes), keeping a copy; repairs a corrupt cache.
     Clear(edit::ClearArgs),
     /// Remove the lockfile if, and only if, it is provably stale (its process is gone).
     UnlockStale(source::SourceArgs),
-    /// Move the cache to the encrypted store or to a plaintext file (the source is emptied; a backup is kept).
+    /// Move the cache to the encrypted store or to a plaintext file (the source is emptied; backups are kept).
     ///
-    /// Under the lock: the content is copied to the destination and read back to verify it, the
-    /// original content is saved as a backup file beside the cache (`<cache>.backup-<time>`,
-    /// 0600; its path is printed), and only then is the source retired: a plaintext file is
-    /// emptied (it stays as the signal file), a Secret Service item is deleted. On any failure
-    /// the source is left as it was.
-    Migrate(edit::MigrateArgs),
+    /// In one lock round: the content is copied to the destination and read back to verify it;
+    /// what the destination held is kept as a recoverable copy (a destination holding tokens is
+    /// refused unless --merge or --force); then the source is retired: a plaintext file is
+    /// emptied (it stays as the encrypted item's signal file), an encrypted item is deleted. A
+    /// copy of the source's content is kept first: a `<cache>.backup-<hash>` file (0600) for a
+    /// plaintext source, a sibling item in the same store for an encrypted one. Every copy's
+    /// place is printed. On any failure before the retirement the source is left as it was.
+    Migrate(migrate::MigrateArgs),
     /// Print the cache as JSON, secrets redacted unless --include-secrets.
-    Export(edit::ExportArgs),
-    /// Merge a cache exported with --include-secrets (or any MSAL cache file) into this one, under the lock.
-    Import(edit::ImportArgs),
+    Export(transfer::ExportArgs),
+    /// Merge a cache exported with --include-secrets (or any MSAL cache file) into this one, under the lock; a copy of the content before is kept.
+    Import(transfer::ImportArgs),
     /// Several processes add tokens to one shared cache at once; then every token is listed and checked.
     Demo(demo::DemoArgs),
     /// One demo process (started by `demo`).
@@ -120,9 +124,9 @@ fn run(command: Command, out: &mut impl Write) -> BoxResult<Outcome> {
         Command::RemoveAccount(a) => edit::remove_account(&a, out),
         Command::Clear(a) => edit::clear(&a, out),
         Command::UnlockStale(a) => edit::unlock_stale(&a, out),
-        Command::Migrate(a) => edit::migrate(&a, out),
-        Command::Export(a) => edit::export(&a, out),
-        Command::Import(a) => edit::import(&a, out),
+        Command::Migrate(a) => migrate::migrate(&a, out),
+        Command::Export(a) => transfer::export(&a, out),
+        Command::Import(a) => transfer::import(&a, out),
         Command::Demo(a) => demo::run(&a, out),
         Command::DemoWorker(a) => demo::worker(&a),
     }

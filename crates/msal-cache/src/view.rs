@@ -148,10 +148,7 @@ pub fn token_rows(c: &TokenCache) -> Vec<TokenRow> {
 /// `msal-cache accounts`.
 pub fn accounts(args: &ViewArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let src = args.source.resolve()?;
-    let cache = source::load(src.open()?.as_ref())?;
-    let rows = account_rows(&cache);
-    // The process exits next: freeing thousands of entries one by one would only cost time.
-    std::mem::forget(cache);
+    let rows = source::read(&src, account_rows)?;
     if args.json {
         write_accounts_json(out, &rows)?;
     } else {
@@ -201,9 +198,7 @@ pub fn write_accounts_table<W: Write>(out: &mut W, rows: &[AccountRow]) -> BoxRe
 /// `msal-cache tokens`.
 pub fn tokens(args: &ViewArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let src = args.source.resolve()?;
-    let cache = source::load(src.open()?.as_ref())?;
-    let rows = token_rows(&cache);
-    std::mem::forget(cache); // as in `accounts`
+    let rows = source::read(&src, token_rows)?;
     if args.json {
         write_tokens_json(out, &rows, now())?;
     } else {
@@ -272,20 +267,24 @@ pub struct PresetsArgs {
     pub json: bool,
 }
 
-/// `msal-cache presets`: every preset, resolved on this machine.
+/// `msal-cache presets`: every preset, resolved on this machine, with the
+/// store its owner uses here and the MSAL library that writes it.
 pub fn presets(args: &PresetsArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     use msal_extensions::presets::{Preset, PresetStorage};
     let rows: Vec<(Preset, String, String)> = Preset::ALL
         .into_iter()
         .map(|p| match p.resolve() {
             Ok(r) => {
-                let store = match r.storage() {
+                let mut store = match r.storage() {
                     PresetStorage::File => "plaintext file".to_owned(),
                     PresetStorage::SecretService { schema, .. } => format!("Secret Service, schema {schema}"),
                     PresetStorage::Keychain { service, account } => format!("Keychain {service}/{account}"),
                     PresetStorage::Dpapi { .. } => "DPAPI file".to_owned(),
                     other => format!("{other:?}"),
                 };
+                if r.plaintext_fallback() {
+                    store.push_str(" (plaintext file if unavailable)");
+                }
                 (p, store, r.location().display().to_string())
             }
             Err(e) => (p, "-".to_owned(), format!("({e})")),
@@ -296,6 +295,7 @@ pub fn presets(args: &PresetsArgs, out: &mut impl Write) -> BoxResult<Outcome> {
             .iter()
             .map(|(p, store, loc)| {
                 json!({"name": p.name(), "confidence": format!("{:?}", p.confidence()),
+                       "owner": format!("{:?}", p.owner()),
                        "store": store, "location": loc, "source": p.source()})
             })
             .collect();
@@ -304,10 +304,11 @@ pub fn presets(args: &PresetsArgs, out: &mut impl Write) -> BoxResult<Outcome> {
         let cells: Vec<Vec<String>> = rows
             .iter()
             .map(|(p, store, loc)| {
-                vec![p.name().into(), format!("{:?}", p.confidence()), store.clone(), loc.clone()]
+                let owner = format!("{:?}", p.owner());
+                vec![p.name().into(), format!("{:?}", p.confidence()), owner, store.clone(), loc.clone()]
             })
             .collect();
-        table(out, &["PRESET", "CONFIDENCE", "STORE", "LOCATION"], &cells)?;
+        table(out, &["PRESET", "CONFIDENCE", "OWNER", "STORE", "LOCATION"], &cells)?;
     }
     Ok(Outcome::Ok)
 }

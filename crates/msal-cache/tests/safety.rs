@@ -325,7 +325,7 @@ fn doctor_fix_commands_can_be_pasted_into_a_shell() {
     std::fs::write(&lockfile, format!("{pid} node")).unwrap();
     let r = run(&["doctor", "--cache", s(&cache), "--no-secret-store"]);
     assert_eq!(r.code, 1, "{}", r.out);
-    paste_into_shell(&fix_of(&r.out, "permissions"));
+    paste_into_shell(quoted_command(&fix_of(&r.out, "permissions")));
     assert_eq!(mode(&cache), 0o600);
     let lock_fix = fix_of(&r.out, "lockfile");
     assert!(lock_fix.contains("msal-node has no stale-lock recovery"), "{lock_fix}");
@@ -502,5 +502,24 @@ fn a_corrupt_cache_is_reported_at_its_path_with_a_fix_that_works() {
     let r = run(&["doctor", "--cache", s(&cache), "--no-secret-store"]);
     assert_eq!(r.code, 1, "{}", r.out);
     paste_into_shell(quoted_command(&fix_of(&r.out, "content")));
-    assert!(!cache.exists() && dir.path("c.json.corrupt").exists());
+    assert_eq!(token_count(&cache), 0, "repaired: an empty cache");
+    let copies = copies_of(&cache, ".corrupt-");
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert_eq!(
+        std::fs::read_to_string(&copies[0]).unwrap(),
+        "{\"AccessToken\": 5}",
+        "the bad content is kept"
+    );
+}
+
+/// The files beside `cache` whose names continue its name with `infix`.
+fn copies_of(cache: &Path, infix: &str) -> Vec<PathBuf> {
+    let name = cache.file_name().unwrap().to_str().unwrap().to_owned();
+    let mut found: Vec<PathBuf> = std::fs::read_dir(cache.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(&format!("{name}{infix}")))
+        .collect();
+    found.sort();
+    found
 }

@@ -1,89 +1,28 @@
-//! `msal-cache doctor`: everything that commonly goes wrong with a token
-//! cache, each finding with the fix. Exit 1 when any finding is a problem.
+//! The checks `doctor` runs, each returning findings with the fix to
+//! advise and, where `doctor --fix` can apply it, the [`Action`].
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use clap::Args;
-use msal_extensions::TokenCache;
 use msal_extensions::lock::{self, LockState};
-use serde_json::json;
+use msal_extensions::{Error, LocationRole, Persistence, StoreKind, TokenCache};
 
+use super::fix::Action;
+use super::{Finding, Level, finding};
 use crate::output::{clean, now, shell_quote, shown};
-use crate::source::{self, Backend, Source, SourceArgs};
-use crate::{BoxResult, Outcome};
-
-/// Options of `doctor`.
-#[derive(Debug, Args)]
-pub struct DoctorArgs {
-    #[command(flatten)]
-    pub source: SourceArgs,
-    /// Print JSON (for scripts) instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// Skip the Secret Service check (it stores, reads and deletes a probe item).
-    #[arg(long)]
-    pub no_secret_store: bool,
-}
-
-/// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// Fine.
-    Ok,
-    /// Worth knowing; not a failure.
-    Warn,
-    /// Something is broken or unsafe: exit 1.
-    Problem,
-}
-
-impl Level {
-    fn tag(self) -> &'static str {
-        match self {
-            Level::Ok => "ok",
-            Level::Warn => "warn",
-            Level::Problem => "problem",
-        }
-    }
-}
-
-/// One finding: what was checked, what was found, and the fix.
-#[derive(Debug, Clone)]
-pub struct Finding {
-    pub level: Level,
-    pub topic: &'static str,
-    pub message: String,
-    pub fix: Option<String>,
-}
-
-fn finding(level: Level, topic: &'static str, message: String, fix: Option<String>) -> Finding {
-    Finding { level, topic, message, fix }
-}
-
-/// `msal-cache doctor`.
-pub fn run(args: &DoctorArgs, out: &mut impl Write) -> BoxResult<Outcome> {
-    let src = args.source.resolve()?;
-    let findings = examine(&src, !args.no_secret_store);
-    if args.json {
-        write_json(out, &src, &findings)?;
-    } else {
-        write_text(out, &src, &findings)?;
-    }
-    let bad = findings.iter().any(|f| f.level == Level::Problem);
-    Ok(if bad { Outcome::Problem } else { Outcome::Ok })
-}
+use crate::source::{self, Source};
 
 /// Runs every check.
 pub fn examine(src: &Source, check_store: bool) -> Vec<Finding> {
     let mut f = Vec::new();
-    let hint = &src.hint;
+    let (hint, role) = (&src.hint, src.spec.location_role());
     f.push(backend_finding(src, hint));
-    f.extend(file_findings(&src.location, src.backend));
-    f.push(folder_finding(&src.location));
+    f.extend(file_findings(src.location(), role));
+    f.push(folder_finding(src.location()));
     f.push(lock_finding(&src.lock_path(), hint));
     f.push(content_finding(src, hint));
-    f.extend(leftover_finding(&src.location));
-    if check_store && cfg!(target_os = "linux") {
+    f.extend(leftover_finding(src.location(), role));
+    let secret_service = matches!(src.encrypted.kind(), StoreKind::SecretService { .. });
+    if check_store && secret_service {
         f.push(store_finding(src));
     }
     f
@@ -94,8 +33,12 @@ fn q(p: &Path) -> String {
 }
 
 fn backend_finding(src: &Source, hint: &str) -> Finding {
-    match (src.backend, src.plaintext_owner()) {
-        (Backend::File, Some(owner)) => finding(
+    if src.spec.is_encrypted() {
+        let msg = format!("{} (encrypted at rest)", src.spec.backend_name());
+        return finding(Level::Ok, "backend", msg, None);
+    }
+    match src.plaintext_owner() {
+        Some(owner) => finding(
             Level::Ok,
             "backend",
             format!(
@@ -105,39 +48,34 @@ fn backend_finding(src: &Source, hint: &str) -> Finding {
             ),
             None,
         ),
-        (Backend::File, None) => finding(
+        None => finding(
             Level::Warn,
             "backend",
             "plaintext file: the tokens are not encrypted, only protected by the file's permissions".into(),
             Some(format!(
-                "encrypt it with `msal-cache migrate --to encrypted {hint}` where a Secret Service runs \
-                 (only if every program using this cache reads the encrypted store too)"
+                "encrypt it with `msal-cache migrate --to encrypted {hint}` where an encrypted store is \
+                 available (only if every program using this cache reads the encrypted store too)"
             )),
         ),
-        (Backend::SecretService, _) => {
-            finding(Level::Ok, "backend", "Secret Service item (encrypted at rest)".into(), None)
-        }
     }
 }
 
-/// What the file at the cache location is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    /// It holds the tokens (plaintext backend).
-    Cache,
-    /// It only tells peers the encrypted item changed (empty, or `{}` as Node writes).
-    Signal,
+/// How the file at the location is called in messages.
+fn what(role: LocationRole) -> &'static str {
+    match role {
+        LocationRole::SignalFile => "signal file",
+        _ => "cache file",
+    }
 }
 
-fn file_findings(path: &Path, backend: Backend) -> Vec<Finding> {
-    let role = if backend == Backend::File { Role::Cache } else { Role::Signal };
-    let what = if role == Role::Cache { "cache file" } else { "signal file" };
+fn file_findings(path: &Path, role: LocationRole) -> Vec<Finding> {
+    let what = what(role);
     match std::fs::metadata(path) {
         Ok(meta) => {
             let mut v = permission_findings(path, &meta, role);
             // Node writes `{}` into signal files and .NET leaves them empty; more than
             // that is a plaintext cache written there as a fallback (Azure Identity does).
-            if role == Role::Signal && !holds_nothing(path, &meta) {
+            if role == LocationRole::SignalFile && role.holds_plaintext_secrets(meta.len()) {
                 v.push(finding(
                     Level::Warn,
                     "file",
@@ -155,10 +93,10 @@ fn file_findings(path: &Path, backend: Backend) -> Vec<Finding> {
             v
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![finding(
-            if role == Role::Cache { Level::Warn } else { Level::Ok },
+            if role == LocationRole::SignalFile { Level::Ok } else { Level::Warn },
             "file",
             format!("{what} {} does not exist", shown(path)),
-            (role == Role::Cache)
+            (role != LocationRole::SignalFile)
                 .then(|| "sign in with the tool that uses this cache, or check the path".into()),
         )],
         Err(e) => vec![finding(
@@ -170,12 +108,6 @@ fn file_findings(path: &Path, backend: Backend) -> Vec<Finding> {
     }
 }
 
-/// `true` for a file with no content to protect: empty, or the `{}` that
-/// msal-node writes into its signal files.
-fn holds_nothing(path: &Path, meta: &std::fs::Metadata) -> bool {
-    meta.len() == 0 || (meta.len() <= 2 && std::fs::read(path).is_ok_and(|b| b == b"{}"))
-}
-
 fn parent(path: &Path) -> PathBuf {
     match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -184,56 +116,68 @@ fn parent(path: &Path) -> PathBuf {
 }
 
 #[cfg(unix)]
-fn permission_findings(path: &Path, meta: &std::fs::Metadata, role: Role) -> Vec<Finding> {
+fn permission_findings(path: &Path, meta: &std::fs::Metadata, role: LocationRole) -> Vec<Finding> {
     vec![mode_finding(path, meta, role), owner_finding(path, meta, role)]
 }
 
 /// Judges the mode by what others could do with this file: read tokens
-/// (only when it holds some) or change it (always a problem: a planted
-/// cache is read as a fallback or as tokens).
+/// (only when it holds some, as the owner tool creates it: an empty signal
+/// file holds none) or change it (always a problem: a planted cache is read
+/// as tokens, or as Azure Identity's plaintext fallback).
 #[cfg(unix)]
-fn mode_finding(path: &Path, meta: &std::fs::Metadata, role: Role) -> Finding {
+fn mode_finding(path: &Path, meta: &std::fs::Metadata, role: LocationRole) -> Finding {
     use std::os::unix::fs::MetadataExt;
-    let what = if role == Role::Cache { "cache file" } else { "signal file" };
+    let what = what(role);
     let mode = meta.mode() & 0o777;
-    let fix = Some(format!("chmod 600 {}", q(path)));
-    let empty = holds_nothing(path, meta);
+    let fix = |level, msg| {
+        let advice = format!("`chmod 600 {}`", q(path));
+        Finding {
+            action: Some(Action::Chmod600(path.to_path_buf())),
+            ..finding(level, "permissions", msg, Some(advice))
+        }
+    };
     if mode & 0o022 != 0 {
-        let msg = format!("{what} mode is {mode:04o}: other users can change it (and plant tokens in it)");
-        return finding(Level::Problem, "permissions", msg, fix);
+        return fix(
+            Level::Problem,
+            format!("{what} mode is {mode:04o}: other users can change it (and plant tokens in it)"),
+        );
     }
     if mode & 0o044 == 0 {
         return finding(Level::Ok, "permissions", format!("{what} mode {mode:04o}"), None);
     }
-    match (empty, role) {
-        (false, _) => finding(
+    if role.holds_plaintext_secrets(meta.len()) {
+        return fix(
             Level::Problem,
-            "permissions",
             format!("{what} mode is {mode:04o}: other users can read the tokens in it"),
-            fix,
-        ),
-        (true, Role::Signal) => finding(
+        );
+    }
+    match role {
+        LocationRole::SignalFile => finding(
             Level::Ok,
             "permissions",
             format!("{what} mode {mode:04o}: it holds nothing to read, and only its owner can change it"),
             None,
         ),
-        (true, Role::Cache) => finding(
+        LocationRole::EncryptedCache => fix(
             Level::Warn,
-            "permissions",
+            format!(
+                "{what} mode is {mode:04o}: other users can read the encrypted cache (only your key decrypts it)"
+            ),
+        ),
+        _ => fix(
+            Level::Warn,
             format!(
                 "{what} mode is {mode:04o}: empty now, but MSAL Python and msal-node write in place and keep \
                  the mode, so the tokens they save would be readable by other users"
             ),
-            fix,
         ),
     }
 }
 
 #[cfg(unix)]
-fn owner_finding(path: &Path, meta: &std::fs::Metadata, role: Role) -> Finding {
+fn owner_finding(path: &Path, meta: &std::fs::Metadata, role: LocationRole) -> Finding {
     use std::os::unix::fs::MetadataExt;
-    let what = if role == Role::Cache { "cache file" } else { "signal file" };
+    let what = what(role);
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     let owner = meta.uid();
@@ -260,7 +204,7 @@ fn owner_finding(path: &Path, meta: &std::fs::Metadata, role: Role) -> Finding {
 }
 
 #[cfg(not(unix))]
-fn permission_findings(_path: &Path, _meta: &std::fs::Metadata, _role: Role) -> Vec<Finding> {
+fn permission_findings(_path: &Path, _meta: &std::fs::Metadata, _role: LocationRole) -> Vec<Finding> {
     vec![finding(Level::Warn, "permissions", "not checked on this platform".into(), None)]
 }
 
@@ -283,12 +227,12 @@ fn folder_finding(location: &Path) -> Finding {
             format!("{} is on a read-only file system: saves and the lockfile would fail", shown(&dir)),
             Some("remount it read-write, or give --cache a path on a writable file system".into()),
         ),
-        Err(e) => finding(
-            Level::Problem,
-            "folder",
-            format!("{} is not writable by you ({e}): saves and the lockfile would fail", shown(&dir)),
-            Some(folder_fix(&dir)),
-        ),
+        Err(e) => {
+            let (advice, action) = folder_fix(&dir);
+            let msg =
+                format!("{} is not writable by you ({e}): saves and the lockfile would fail", shown(&dir));
+            Finding { action, ..finding(Level::Problem, "folder", msg, Some(advice)) }
+        }
     }
 }
 
@@ -315,25 +259,31 @@ fn is_read_only_fs(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::ReadOnlyFilesystem
 }
 
+/// The advice for a folder we cannot write, and the action when `--fix` can take it (our own folder).
 #[cfg(unix)]
-fn folder_fix(dir: &Path) -> String {
+fn folder_fix(dir: &Path) -> (String, Option<Action>) {
     use std::os::unix::fs::MetadataExt;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     match std::fs::metadata(dir).map(|m| m.uid()) {
-        Ok(owner) if owner == me => format!("chmod u+w {}", q(dir)),
-        Ok(owner) => format!(
-            "it belongs to uid {owner}: run msal-cache as that user, or if the folder should be yours: \
-             `sudo chown {me} {}`",
-            q(dir)
+        Ok(owner) if owner == me => {
+            (format!("`chmod u+wx {}`", q(dir)), Some(Action::OwnerWritable(dir.to_path_buf())))
+        }
+        Ok(owner) => (
+            format!(
+                "it belongs to uid {owner}: run msal-cache as that user, or if the folder should be yours: \
+                 `sudo chown {me} {}`",
+                q(dir)
+            ),
+            None,
         ),
-        Err(_) => format!("check the permissions of {}", q(dir)),
+        Err(_) => (format!("check the permissions of {}", q(dir)), None),
     }
 }
 
 #[cfg(not(unix))]
-fn folder_fix(dir: &Path) -> String {
-    format!("clear the read-only attribute: `attrib -r {}`", q(dir))
+fn folder_fix(dir: &Path) -> (String, Option<Action>) {
+    (format!("clear the read-only attribute: `attrib -r {}`", q(dir)), None)
 }
 
 /// msal-node waits on any existing lockfile until it gives up; Rust clears a dead holder's itself.
@@ -379,17 +329,15 @@ fn lock_finding(lockfile: &Path, hint: &str) -> Finding {
                 pid.map(|p| format!(" (`kill {p}`)")).unwrap_or_default()
             )),
         ),
-        LockState::StaleDeadPid { .. } => finding(
-            Level::Problem,
-            "lockfile",
+        LockState::StaleDeadPid { .. } => stale(
             format!("stale: recorded by {who}, which is no longer running; safe to remove"),
-            Some(format!("run `{unlock}` ({NODE_ADVICE})")),
+            format!("run `{unlock}` ({NODE_ADVICE})"),
+            lockfile,
         ),
-        LockState::Unidentified { stale: true, .. } => finding(
-            Level::Problem,
-            "lockfile",
+        LockState::Unidentified { stale: true, .. } => stale(
             format!("stale: records no process id and is {who}; safe to remove"),
-            Some(format!("run `{unlock}` ({NODE_ADVICE})")),
+            format!("run `{unlock}` ({NODE_ADVICE})"),
+            lockfile,
         ),
         _ => finding(
             Level::Warn,
@@ -398,6 +346,11 @@ fn lock_finding(lockfile: &Path, hint: &str) -> Finding {
             Some(format!("run doctor again in 10 s; if it stays, `{unlock}`")),
         ),
     }
+}
+
+fn stale(message: String, advice: String, lockfile: &Path) -> Finding {
+    let action = Some(Action::UnlockStale(lockfile.to_path_buf()));
+    Finding { action, ..finding(Level::Problem, "lockfile", message, Some(advice)) }
 }
 
 /// A lockfile path that holds something other than a regular file: every
@@ -413,22 +366,18 @@ fn odd_lockfile(lockfile: &Path) -> Option<Finding> {
         _ if t.is_symlink() => "a symbolic link",
         _ => special_file_kind(&t),
     };
-    let fix = if t.is_symlink() {
-        format!("remove the link (not what it points to): `rm {}`", q(lockfile))
+    let (fix, action) = if t.is_symlink() {
+        let advice = format!("remove the link (not what it points to): `rm {}`", q(lockfile));
+        (advice, Action::RemoveLink(lockfile.to_path_buf()))
     } else {
         let mut aside = lockfile.as_os_str().to_owned();
         aside.push(".not-a-lockfile");
-        format!("move it aside: `mv {} {}`", q(lockfile), shell_quote(&aside))
+        let advice = format!("move it aside: `mv {} {}`", q(lockfile), shell_quote(&aside));
+        (advice, Action::MoveAside(lockfile.to_path_buf(), PathBuf::from(aside)))
     };
-    Some(finding(
-        Level::Problem,
-        "lockfile",
-        format!(
-            "{} is {what}, not a lockfile: every process taking the lock fails or waits on it",
-            shown(lockfile)
-        ),
-        Some(fix),
-    ))
+    let message =
+        format!("{} is {what}, not a lockfile: every process taking the lock fails at once", shown(lockfile));
+    Some(Finding { action: Some(action), ..finding(Level::Problem, "lockfile", message, Some(fix)) })
 }
 
 #[cfg(unix)]
@@ -466,68 +415,51 @@ fn content_finding(src: &Source, hint: &str) -> Finding {
     let p = match src.open() {
         Ok(p) => p,
         Err(e) => {
-            return finding(
-                Level::Problem,
-                "content",
-                format!("cannot open: {}", crate::error_chain(e.as_ref())),
-                None,
-            );
+            let msg = format!("cannot open: {}", crate::error_chain(e.as_ref()));
+            let fix = e.downcast_ref::<Error>().map(|e| read_fix(src, e));
+            return finding(Level::Problem, "content", msg, fix);
         }
     };
-    let bytes = match p.load_bytes() {
-        Ok(b) => b,
-        Err(e) if e.is_not_found() => {
-            return finding(
-                Level::Warn,
-                "content",
-                "no cache stored yet".into(),
-                Some("sign in with the tool that uses this cache first".into()),
-            );
+    let cache = src.cache_of(p);
+    match cache.persistence().change_token() {
+        Ok(t) if t.is_absent() => {
+            let fix = Some("sign in with the tool that uses this cache first".into());
+            return finding(Level::Warn, "content", "no cache stored yet".into(), fix);
         }
-        Err(e) => {
-            return finding(
+        Ok(_) => {}
+        Err(e) => return unreadable(src, &e),
+    }
+    match cache.read(counts) {
+        Ok(counted) => finding(Level::Ok, "content", counted, None),
+        Err(Error::Corrupt { reason, .. }) => Finding {
+            action: Some(Action::Repair),
+            ..finding(
                 Level::Problem,
                 "content",
-                format!("cannot read: {}", crate::error_chain(&e)),
-                Some(read_fix(src, &e)),
-            );
-        }
-    };
-    match TokenCache::parse_bytes(&bytes) {
-        Ok(c) => finding(Level::Ok, "content", counts(&c), None),
-        Err(e) => finding(
-            Level::Problem,
-            "content",
-            format!("not a valid token cache ({} bytes): {}", bytes.len(), corrupt_reason(&e)),
-            Some(corrupt_fix(src, hint)),
-        ),
+                format!(
+                    "{} is not a valid token cache: {}",
+                    clean(&cache.persistence().describe()),
+                    clean(&reason)
+                ),
+                Some(format!(
+                    "`msal-cache doctor --fix {hint}` keeps a copy of the bad content, then keeps the complete \
+                     cache at its start if there is one (msal-node can leave junk after it), else empties the \
+                     cache (sign in again then); programs using msal-extensions for Rust do the same by themselves"
+                )),
+            )
+        },
+        Err(e) => unreadable(src, &e),
     }
 }
 
-fn corrupt_reason(e: &msal_extensions::Error) -> String {
-    match e {
-        msal_extensions::Error::Corrupt { reason, .. } => reason.clone(),
-        other => other.to_string(),
-    }
+fn unreadable(src: &Source, e: &Error) -> Finding {
+    let msg = format!("cannot read: {}", crate::error_chain(e));
+    finding(Level::Problem, "content", msg, Some(read_fix(src, e)))
 }
 
-fn corrupt_fix(src: &Source, hint: &str) -> String {
-    if src.backend != Backend::File {
-        return format!("`msal-cache clear --yes {hint}`, then sign in again");
-    }
-    let mut aside = src.location.as_os_str().to_owned();
-    aside.push(".corrupt");
-    format!(
-        "keep it for the record and start empty: `mv {} {}`, then sign in again (programs using \
-         msal-extensions for Rust quarantine such a file by themselves)",
-        q(&src.location),
-        shell_quote(&aside)
-    )
-}
-
-/// Copies of the cache kept beside it in plaintext: quarantined corrupt
-/// content (`.corrupt-*`, written by the library) and `migrate` backups.
-fn leftover_finding(location: &Path) -> Option<Finding> {
+/// Copies of the cache kept beside it: quarantined corrupt content
+/// (`.corrupt-*`) and the content commands replaced (`.backup-*`).
+fn leftover_finding(location: &Path, role: LocationRole) -> Option<Finding> {
     let (dir, name) = (parent(location), location.file_name()?.to_str()?);
     let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
         .ok()?
@@ -547,25 +479,26 @@ fn leftover_finding(location: &Path) -> Option<Finding> {
     let names: Vec<String> =
         found.iter().filter_map(|p| p.file_name()).map(|n| clean(&n.to_string_lossy())).collect();
     let quoted: Vec<String> = found.iter().map(|p| q(p)).collect();
+    let kind = match role {
+        LocationRole::EncryptedCache => "they are encrypted like the cache",
+        _ => "they hold tokens in plaintext (0600)",
+    };
     Some(finding(
         Level::Warn,
         "copies",
         format!("{} copies of the cache beside it in {}: {}", found.len(), shown(&dir), names.join(", ")),
-        Some(format!(
-            "they hold tokens in plaintext: delete them once you no longer need them: `rm {}`",
-            quoted.join(" ")
-        )),
+        Some(format!("{kind}: delete them once you no longer need them: `rm {}`", quoted.join(" "))),
     ))
 }
 
-fn read_fix(src: &Source, e: &msal_extensions::Error) -> String {
-    match (src.backend, crate::source::is_unavailable(e)) {
-        (Backend::SecretService, true) => {
+fn read_fix(src: &Source, e: &Error) -> String {
+    match e {
+        Error::Unavailable { .. } | Error::StoreLocked { .. } if src.spec.is_encrypted() => format!(
             "start or unlock the keyring (e.g. log in to a desktop session, or `gnome-keyring-daemon --unlock`), \
-             or read a plaintext copy with --backend file"
-                .into()
-        }
-        _ => "check the file's permissions and the folder's".into(),
+             or read a plaintext copy with `msal-cache tokens {} --backend file`",
+            src.hint
+        ),
+        _ => format!("check the permissions of the file and of its folder: `ls -ld {}`", q(src.location())),
     }
 }
 
@@ -582,9 +515,11 @@ fn counts(c: &TokenCache) -> String {
     )
 }
 
+/// Whether this location's Secret Service item works (a probe item is
+/// stored, read and deleted): a problem when the cache lives there.
 fn store_finding(src: &Source) -> Finding {
-    let level = if src.backend == Backend::SecretService { Level::Problem } else { Level::Warn };
-    match src.spec_as(Backend::SecretService).open_verified() {
+    let level = if src.spec.is_encrypted() { Level::Problem } else { Level::Warn };
+    match src.encrypted.open_verified() {
         Ok(_) => finding(Level::Ok, "secret store", "Secret Service reachable and unlocked: encryption available".into(), None),
         Err(e) => finding(
             level,
@@ -596,45 +531,5 @@ fn store_finding(src: &Source) -> Finding {
                     .into(),
             ),
         ),
-    }
-}
-
-/// Findings as text, one per line, fixes indented.
-pub fn write_text<W: Write>(out: &mut W, src: &Source, findings: &[Finding]) -> BoxResult<()> {
-    writeln!(out, "cache: {}", shown(&src.location))?;
-    if let Some(p) = &src.preset {
-        writeln!(out, "preset: {} ({:?} confidence)", p.preset(), p.preset().confidence())?;
-    }
-    for f in findings {
-        writeln!(out, "[{:<7}] {}: {}", f.level.tag(), f.topic, f.message)?;
-        if let (Some(fix), true) = (&f.fix, f.level != Level::Ok) {
-            writeln!(out, "          fix: {fix}")?;
-        }
-    }
-    let problems = findings.iter().filter(|f| f.level == Level::Problem).count();
-    writeln!(out, "{problems} problem(s)")?;
-    Ok(())
-}
-
-/// Findings as JSON.
-pub fn write_json<W: Write>(out: &mut W, src: &Source, findings: &[Finding]) -> BoxResult<()> {
-    let list: Vec<_> = findings
-        .iter()
-        .map(|f| json!({"level": f.level.tag(), "topic": f.topic, "message": f.message, "fix": f.fix}))
-        .collect();
-    let v = json!({
-        "cache": src.location.display().to_string(),
-        "backend": match src.backend { Backend::File => "file", Backend::SecretService => "secret-service" },
-        "encrypted": src.backend == Backend::SecretService,
-        "problems": findings.iter().filter(|f| f.level == Level::Problem).count(),
-        "findings": list,
-    });
-    writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
-    Ok(())
-}
-
-impl std::fmt::Display for Level {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.tag())
     }
 }
