@@ -73,8 +73,9 @@ pub fn migrate(args: &MigrateArgs, out: &mut impl Write) -> BoxResult<Outcome> {
         Err(Error::Corrupt { .. }) if args.force => TokenCache::new(),
         Err(e) => return Err(src.explain(e)),
     };
-    let kept = if existing.is_empty() { None } else { to.persistence().keep_copy(CopyReason::Replaced)? };
+    let held = !existing.is_empty();
     let (target, merged) = plan(&moving, existing, args, &to_name)?;
+    let kept = if held { to.persistence().keep_copy(CopyReason::Replaced)? } else { None };
     let replaced = held_to.replace(target.clone())?;
     verify_copy(to.persistence(), &target)
         .map_err(|e| format!("{e}; the source {from_name} is untouched"))?;

@@ -34,7 +34,7 @@ pub fn choose(path: &Path, protected: &[PathBuf]) -> BoxResult<Sink> {
         let what = if protected.first() == Some(p) {
             "the cache itself: the export would replace its content"
         } else {
-            "the cache's lockfile: the export would break the lock every program takes"
+            "part of the cache's lock: the export would break the lock every program takes"
         };
         return Err(
             format!("refusing to export to {shown_path}: it is {what}; name another file with -o").into()

@@ -258,9 +258,13 @@ impl Source {
     }
 
     /// Files that are part of the store and that an export must never write:
-    /// the cache (or signal) file and the lockfile.
+    /// the cache (or signal) file, the lockfile, and the lock's companion
+    /// `<lockfile>.guard` (see the library's `lock` module docs).
     pub fn protected_paths(&self) -> Vec<PathBuf> {
-        vec![self.location().to_path_buf(), self.lock_path()]
+        let lock = self.lock_path();
+        let mut guard = lock.clone().into_os_string();
+        guard.push(".guard");
+        vec![self.location().to_path_buf(), lock, PathBuf::from(guard)]
     }
 
     /// The preset whose owner tool keeps this very cache as a plaintext file

@@ -444,3 +444,119 @@ fn azure_identity_preset_shares_the_python_libsecret_item() {
     assert_eq!(accounts.len(), 1, "Python sees the edit made through the preset");
     assert!(back["FutureSection"].is_object(), "unknown sections survive");
 }
+
+/// The scopes of every access token in the cache.
+fn scopes(cache: &Path) -> std::collections::HashSet<String> {
+    let tokens = json(&["tokens", "--cache", s(cache), "--json"]);
+    let access = tokens.as_array().unwrap().iter().filter(|t| t["kind"] == "access");
+    access
+        .flat_map(|t| t["scopes"].as_array().unwrap().clone())
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A cache file with one app token for `scope` (and, with `user`, an account with its tokens).
+fn entries(scope: &str, user: Option<&str>) -> Value {
+    let at = |hai: &str, client: &str, target: &str| {
+        serde_json::json!({"credential_type": "AccessToken", "secret": format!("{SECRET_MARK}-{target}"),
+            "home_account_id": hai, "environment": ENV, "client_id": client, "target": target,
+            "realm": "contoso", "cached_at": "1899990000", "expires_on": "1900003600"})
+    };
+    let mut doc = serde_json::json!({"AccessToken": {format!("-{ENV}-accesstoken-app-contoso-{scope}"): at("", "app", scope)}});
+    if let Some(u) = user {
+        let (hai, target) = (format!("{u}.t"), format!("api://user/{u}"));
+        doc["AccessToken"][format!("{hai}-{ENV}-accesstoken-cli-contoso-{target}")] =
+            at(&hai, "cli", &target);
+        doc["RefreshToken"] = serde_json::json!({format!("{hai}-{ENV}-refreshtoken-cli--"): {
+            "credential_type": "RefreshToken", "secret": format!("{SECRET_MARK}-rt-{u}"), "home_account_id": hai,
+            "environment": ENV, "client_id": "cli"}});
+        doc["Account"] = serde_json::json!({format!("{hai}-{ENV}-contoso"): {"home_account_id": hai,
+            "environment": ENV, "realm": "contoso", "username": format!("{u}@contoso.com"), "authority_type": "MSSTS"}});
+    }
+    doc
+}
+
+const WRITERS: usize = 4;
+const UPDATES: usize = 25;
+
+/// Runs `round(k)` for k = 0, 1, ... for as long as 4 processes each add 25
+/// tokens to `cache` through `PersistedTokenCache` (msal-cache's demo
+/// worker), and at least `min_rounds` times; then checks that every token
+/// the writers added is there. Returns the number of rounds run.
+fn with_library_writers(cache: &Path, min_rounds: usize, mut round: impl FnMut(usize)) -> usize {
+    let mut writers: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_msal-cache"))
+                .args(["demo-worker", s(cache), "--updates", &UPDATES.to_string(), "--tag", &format!("w{i}")])
+                .args(["--store", "file"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut rounds = 0;
+    while rounds < min_rounds || writers.iter_mut().any(|w| w.try_wait().unwrap().is_none()) {
+        round(rounds);
+        rounds += 1;
+    }
+    for mut w in writers {
+        assert!(w.wait().unwrap().success(), "a library writer failed");
+    }
+    let present = scopes(cache);
+    let lost: Vec<String> = (0..WRITERS)
+        .flat_map(|i| (0..UPDATES).map(move |u| format!("api://msal-cache-demo/w{i}.{u}")))
+        .filter(|s| !present.contains(s))
+        .collect();
+    assert!(lost.is_empty(), "{} of {} library tokens lost: {lost:?}", lost.len(), WRITERS * UPDATES);
+    rounds
+}
+
+#[test]
+fn four_library_writers_and_concurrent_import_and_remove_account_lose_nothing() {
+    let dir = Scratch::new("contention");
+    let cache = dir.path("c.json");
+    std::fs::write(&cache, entries("api://before", Some("first")).to_string()).unwrap();
+    let rounds = with_library_writers(&cache, 4, |k| {
+        let file = dir.path(&format!("in-{k}.json"));
+        std::fs::write(&file, entries(&format!("api://import/{k}"), Some(&format!("user{k}"))).to_string())
+            .unwrap();
+        ok(&["import", "--cache", s(&cache), s(&file)]);
+        let previous = if k == 0 { "first.t".to_owned() } else { format!("user{}.t", k - 1) };
+        assert!(ok(&["remove-account", "--cache", s(&cache), &previous]).contains("removed 3 entries"));
+    });
+    let present = scopes(&cache);
+    for k in 0..rounds {
+        assert!(present.contains(&format!("api://import/{k}")), "imported app token {k} lost");
+        assert_eq!(present.contains(&format!("api://user/user{k}")), k == rounds - 1, "user{k}'s token");
+    }
+    assert!(present.contains("api://before"), "the first app token is kept");
+    let accounts = json(&["accounts", "--cache", s(&cache), "--json"]);
+    assert_eq!(accounts.as_array().unwrap().len(), 1, "only the last imported account is left: {accounts}");
+}
+
+#[test]
+#[ignore = "needs a Secret Service (gnome-keyring); scripts/test.sh runs it"]
+fn four_library_writers_and_concurrent_migrate_merge_lose_nothing() {
+    if std::env::var("WITH_SECRET_SERVICE").as_deref() != Ok("1") {
+        return peer_missing::<()>(
+            "a Secret Service on the session bus (WITH_SECRET_SERVICE=1)",
+            "run the tests under scripts/with-secret-service.sh",
+        )
+        .unwrap_or(());
+    }
+    let dir = Scratch::new("contention-migrate");
+    let cache = dir.path("c.json");
+    std::fs::write(&cache, entries("api://before", None).to_string()).unwrap();
+    let item = msal_extensions::StoreSpec::secret_service(&cache).open().unwrap();
+    let rounds = with_library_writers(&cache, 4, |k| {
+        // Tokens kept in the encrypted item, merged into the file the writers are writing.
+        msal_extensions::Persistence::save(&*item, &entries(&format!("api://item/{k}"), None).to_string())
+            .unwrap();
+        let out = ok(&["migrate", "--cache", s(&cache), "--to", "plaintext", "--merge"]);
+        assert!(out.contains("moved 1 entries") && out.contains("merged with the"), "{out}");
+    });
+    let present = scopes(&cache);
+    for k in 0..rounds {
+        assert!(present.contains(&format!("api://item/{k}")), "migrated token {k} lost");
+    }
+    assert!(present.contains("api://before"));
+}

@@ -9,7 +9,7 @@
 //! Unix only: the tests use FIFOs, symbolic links, file modes and uids.
 #![cfg(unix)]
 
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,84 +18,6 @@ use serde_json::{Value, json};
 
 mod common;
 use common::*;
-
-const ENV: &str = "login.microsoftonline.com";
-const APP_AT: &str = "-login.microsoftonline.com-accesstoken-app1-contoso-api://a/.default";
-const APP_AT_NULL: &str = "-login.microsoftonline.com-accesstoken-app2-contoso-api://b/.default";
-
-/// One app-only token with `""` and one with `null` as home account id, and
-/// alice's account with an access, refresh and id token.
-fn fixture() -> Value {
-    let at = |client: &str, hai: Value, target: &str, secret: &str| {
-        json!({"credential_type": "AccessToken", "secret": secret, "home_account_id": hai,
-               "environment": ENV, "client_id": client, "target": target, "realm": "contoso",
-               "token_type": "Bearer", "cached_at": "1899990000", "expires_on": "1900003600",
-               "extended_expires_on": "1900003600"})
-    };
-    json!({
-        "AccessToken": {
-            APP_AT: at("app1", json!(""), "api://a/.default", "SECRETVAL-app1"),
-            APP_AT_NULL: at("app2", Value::Null, "api://b/.default", "SECRETVAL-app2"),
-            "uid.utid-login.microsoftonline.com-accesstoken-cli-contoso-user.read":
-                at("cli", json!("uid.utid"), "User.Read", "SECRETVAL-user"),
-        },
-        "RefreshToken": {
-            "uid.utid-login.microsoftonline.com-refreshtoken-cli--": {"credential_type": "RefreshToken",
-                "secret": "SECRETVAL-rt", "home_account_id": "uid.utid", "environment": ENV, "client_id": "cli"}
-        },
-        "IdToken": {
-            "uid.utid-login.microsoftonline.com-idtoken-cli-contoso-": {"credential_type": "IdToken",
-                "secret": "SECRETVAL-id", "home_account_id": "uid.utid", "environment": ENV,
-                "client_id": "cli", "realm": "contoso"}
-        },
-        "Account": {
-            "uid.utid-login.microsoftonline.com-contoso": {"home_account_id": "uid.utid", "environment": ENV,
-                "realm": "contoso", "local_account_id": "uid", "username": "alice@contoso.com",
-                "authority_type": "MSSTS"}
-        },
-        "AppMetadata": {}
-    })
-}
-
-/// Writes `doc` at `path`, `0600`.
-fn write_cache(path: &Path, doc: &Value) -> PathBuf {
-    std::fs::write(path, serde_json::to_string_pretty(doc).unwrap()).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path.to_path_buf()
-}
-
-fn token_count(cache: &Path) -> usize {
-    json(&["tokens", "--cache", s(cache), "--json"]).as_array().unwrap().len()
-}
-
-fn mode(p: &Path) -> u32 {
-    std::fs::metadata(p).unwrap().mode() & 0o777
-}
-
-fn mkfifo(p: &Path) {
-    let st = Command::new("mkfifo").arg(p).status().unwrap();
-    assert!(st.success(), "mkfifo {}", p.display());
-}
-
-/// The `fix:` line of `doctor`'s finding on `topic`.
-fn fix_of(doctor_out: &str, topic: &str) -> String {
-    let mut lines = doctor_out.lines();
-    let found = lines.find(|l| l.contains(&format!("] {topic}: "))).unwrap_or_else(|| panic!("{doctor_out}"));
-    let fix = lines.next().and_then(|l| l.trim().strip_prefix("fix: ")).map(str::to_owned);
-    fix.unwrap_or_else(|| panic!("no fix after {found:?}:\n{doctor_out}"))
-}
-
-/// Runs a command `doctor` printed, as a user pasting it into a shell would.
-fn paste_into_shell(command: &str) {
-    let command = command.replace("msal-cache ", &format!("{} ", env!("CARGO_BIN_EXE_msal-cache")));
-    let o = Command::new("bash").arg("-c").arg(&command).output().unwrap();
-    assert!(o.status.success(), "{command}: {}", String::from_utf8_lossy(&o.stderr));
-}
-
-/// The text between the first pair of backticks.
-fn quoted_command(fix: &str) -> &str {
-    fix.split('`').nth(1).unwrap_or_else(|| panic!("no `command` in {fix:?}"))
-}
 
 #[test]
 fn import_of_a_null_section_or_entry_keeps_what_the_cache_holds() {
@@ -161,9 +83,12 @@ fn export_never_writes_over_the_cache_its_lockfile_or_through_a_link() {
         }
     }
     let lockfile = dir.path("c.json.lockfile");
-    let r = run(&["export", "--cache", s(&cache), "-o", s(&lockfile)]);
-    assert!(r.code == 2 && r.err.contains("lockfile"), "{}", r.err);
-    assert!(!lockfile.exists(), "no lockfile was created");
+    let guard = dir.path("c.json.lockfile.guard");
+    for target in [&lockfile, &guard] {
+        let r = run(&["export", "--cache", s(&cache), "-o", s(target)]);
+        assert!(r.code == 2 && r.err.contains("the cache's lock"), "{}", r.err);
+        assert!(!target.exists(), "nothing was created at {target:?}");
+    }
     let r = run(&["export", "--cache", s(&cache), "-o", s(&dir.0)]);
     assert!(r.code == 2 && r.err.contains("a directory"), "{}", r.err);
 
@@ -510,16 +435,4 @@ fn a_corrupt_cache_is_reported_at_its_path_with_a_fix_that_works() {
         "{\"AccessToken\": 5}",
         "the bad content is kept"
     );
-}
-
-/// The files beside `cache` whose names continue its name with `infix`.
-fn copies_of(cache: &Path, infix: &str) -> Vec<PathBuf> {
-    let name = cache.file_name().unwrap().to_str().unwrap().to_owned();
-    let mut found: Vec<PathBuf> = std::fs::read_dir(cache.parent().unwrap())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(&format!("{name}{infix}")))
-        .collect();
-    found.sort();
-    found
 }

@@ -43,13 +43,12 @@ impl Action {
                 set_mode(p, |m| m | 0o300)?;
                 Ok(format!("chmod u+wx {}", q(p)))
             }
-            Action::UnlockStale(p) => {
-                let state = lock::remove_stale(p)?;
-                if !state.is_stale() {
-                    return Err(format!("{} is no longer stale: left alone", q(p)).into());
-                }
-                Ok(format!("removed the stale lockfile {}", q(p)))
-            }
+            Action::UnlockStale(p) => match lock::remove_stale(p)? {
+                s if s.is_stale() => Ok(format!("removed the stale lockfile {}", q(p))),
+                // Reading a corrupt cache takes the lock, which clears a dead holder's lockfile.
+                lock::LockState::Absent => Ok(format!("the stale lockfile {} is gone already", q(p))),
+                _ => Err(format!("{} is no longer stale (a process took the lock): left alone", q(p)).into()),
+            },
             Action::MoveAside(from, to) => {
                 std::fs::rename(from, to)?;
                 Ok(format!("mv {} {}", q(from), q(to)))

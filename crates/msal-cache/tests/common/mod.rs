@@ -3,10 +3,11 @@
 //! (Python), snapshots.
 #![allow(dead_code)] // each test file uses its own subset
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Every secret in the fixtures contains this.
 pub const SECRET_MARK: &str = "SECRETVAL";
@@ -160,4 +161,96 @@ pub fn snapshot(name: &str, actual: &str, dir: &Scratch) {
     let expected =
         std::fs::read_to_string(&file).unwrap_or_else(|_| panic!("missing snapshot {}", file.display()));
     assert_eq!(actual, expected, "snapshot {name} differs (UPDATE_SNAPSHOTS=1 to accept)");
+}
+
+// ---- MSAL-schema fixtures written here (no peer needed), and doctor's output
+
+pub const ENV: &str = "login.microsoftonline.com";
+pub const APP_AT: &str = "-login.microsoftonline.com-accesstoken-app1-contoso-api://a/.default";
+pub const APP_AT_NULL: &str = "-login.microsoftonline.com-accesstoken-app2-contoso-api://b/.default";
+
+/// One app-only token with `""` and one with `null` as home account id, and
+/// alice's account with an access, refresh and id token.
+pub fn fixture() -> Value {
+    let at = |client: &str, hai: Value, target: &str, secret: &str| {
+        json!({"credential_type": "AccessToken", "secret": secret, "home_account_id": hai,
+               "environment": ENV, "client_id": client, "target": target, "realm": "contoso",
+               "token_type": "Bearer", "cached_at": "1899990000", "expires_on": "1900003600",
+               "extended_expires_on": "1900003600"})
+    };
+    json!({
+        "AccessToken": {
+            APP_AT: at("app1", json!(""), "api://a/.default", "SECRETVAL-app1"),
+            APP_AT_NULL: at("app2", Value::Null, "api://b/.default", "SECRETVAL-app2"),
+            "uid.utid-login.microsoftonline.com-accesstoken-cli-contoso-user.read":
+                at("cli", json!("uid.utid"), "User.Read", "SECRETVAL-user"),
+        },
+        "RefreshToken": {
+            "uid.utid-login.microsoftonline.com-refreshtoken-cli--": {"credential_type": "RefreshToken",
+                "secret": "SECRETVAL-rt", "home_account_id": "uid.utid", "environment": ENV, "client_id": "cli"}
+        },
+        "IdToken": {
+            "uid.utid-login.microsoftonline.com-idtoken-cli-contoso-": {"credential_type": "IdToken",
+                "secret": "SECRETVAL-id", "home_account_id": "uid.utid", "environment": ENV,
+                "client_id": "cli", "realm": "contoso"}
+        },
+        "Account": {
+            "uid.utid-login.microsoftonline.com-contoso": {"home_account_id": "uid.utid", "environment": ENV,
+                "realm": "contoso", "local_account_id": "uid", "username": "alice@contoso.com",
+                "authority_type": "MSSTS"}
+        },
+        "AppMetadata": {}
+    })
+}
+
+/// Writes `doc` at `path`, `0600`.
+pub fn write_cache(path: &Path, doc: &Value) -> PathBuf {
+    std::fs::write(path, serde_json::to_string_pretty(doc).unwrap()).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path.to_path_buf()
+}
+
+pub fn token_count(cache: &Path) -> usize {
+    json(&["tokens", "--cache", s(cache), "--json"]).as_array().unwrap().len()
+}
+
+pub fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().mode() & 0o777
+}
+
+pub fn mkfifo(p: &Path) {
+    let st = Command::new("mkfifo").arg(p).status().unwrap();
+    assert!(st.success(), "mkfifo {}", p.display());
+}
+
+/// The `fix:` line of `doctor`'s finding on `topic`.
+pub fn fix_of(doctor_out: &str, topic: &str) -> String {
+    let mut lines = doctor_out.lines();
+    let found = lines.find(|l| l.contains(&format!("] {topic}: "))).unwrap_or_else(|| panic!("{doctor_out}"));
+    let fix = lines.next().and_then(|l| l.trim().strip_prefix("fix: ")).map(str::to_owned);
+    fix.unwrap_or_else(|| panic!("no fix after {found:?}:\n{doctor_out}"))
+}
+
+/// Runs a command `doctor` printed, as a user pasting it into a shell would.
+pub fn paste_into_shell(command: &str) {
+    let command = command.replace("msal-cache ", &format!("{} ", env!("CARGO_BIN_EXE_msal-cache")));
+    let o = Command::new("bash").arg("-c").arg(&command).output().unwrap();
+    assert!(o.status.success(), "{command}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// The text between the first pair of backticks.
+pub fn quoted_command(fix: &str) -> &str {
+    fix.split('`').nth(1).unwrap_or_else(|| panic!("no `command` in {fix:?}"))
+}
+
+/// The files beside `cache` whose names continue its name with `infix`.
+pub fn copies_of(cache: &Path, infix: &str) -> Vec<PathBuf> {
+    let name = cache.file_name().unwrap().to_str().unwrap().to_owned();
+    let mut found: Vec<PathBuf> = std::fs::read_dir(cache.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(&format!("{name}{infix}")))
+        .collect();
+    found.sort();
+    found
 }
