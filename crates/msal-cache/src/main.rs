@@ -132,13 +132,18 @@ fn run(command: Command, out: &mut impl Write) -> BoxResult<Outcome> {
     }
 }
 
-/// The error and its sources, each printed once.
+/// The error and its sources, each printed once (a source whose text the
+/// message already ends with, as some wrapped errors repeat theirs, is not
+/// printed again).
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        let text = c.to_string();
+        if !s.ends_with(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
         cur = c.source();
     }
     s

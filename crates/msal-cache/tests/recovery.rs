@@ -307,3 +307,79 @@ fn migrate_never_overwrites_tokens_it_did_not_back_up() {
         "the item is deleted (its copy is a sibling item)"
     );
 }
+
+const NO_BUS: (&str, &str) = ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/msal-cache-test-bus");
+
+#[test]
+fn without_a_secret_service_the_message_names_the_bus_and_a_fix() {
+    let dir = Scratch::new("nobus");
+    let cache = write_cache(&dir.path("c.json"), &fixture());
+    let runtime = dir.path("runtime");
+    let mut c = cli();
+    c.args(["tokens", "--cache", s(&cache), "--backend", "secret-service"])
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env("XDG_RUNTIME_DIR", &runtime);
+    let r = finish(&mut c, 60);
+    assert_eq!(r.code, 2, "{}", r.out);
+    assert!(
+        r.err.contains(&format!("{}/bus", s(&runtime))),
+        "the real path, not $XDG_RUNTIME_DIR: {}",
+        r.err
+    );
+    assert!(
+        r.err.contains("dbus-run-session") && !r.err.contains("::"),
+        "a command, not a Rust API: {}",
+        r.err
+    );
+    let once = "No such file or directory (os error 2)";
+    assert!(r.err.matches(once).count() <= 1, "each cause once: {}", r.err);
+}
+
+/// Azure Identity for Python keeps a plaintext file at its signal path when no
+/// Secret Service is usable; the preset reads it as the owner would, for the
+/// default cache name and for a name the application chose.
+#[test]
+fn a_preset_reads_its_owners_plaintext_fallback_and_custom_names() {
+    let dir = Scratch::new("fallback");
+    let home = dir.path("home");
+    let folder = home.join(".IdentityService");
+    std::fs::create_dir_all(&folder).unwrap();
+    let env = [("HOME", s(&home)), NO_BUS];
+    for (file, extra) in [
+        ("msal.cache.nocae", &["--preset", "azure-identity-python"][..]),
+        ("myapp.nocae", &["--preset", "azure-identity-python", "--name", "myapp"]),
+        ("myapp.cae", &["--preset", "azure-identity-python-cae", "--name", "myapp"]),
+    ] {
+        write_cache(&folder.join(file), &fixture());
+        let r = run_env(&[&["tokens", "--json"][..], extra].concat(), &env);
+        assert_eq!(r.code, 0, "{extra:?}: {}", r.err);
+        assert_eq!(serde_json::from_str::<Value>(&r.out).unwrap().as_array().unwrap().len(), 5);
+        assert!(r.err.contains("plaintext fallback") && r.err.contains(file), "{}", r.err);
+    }
+    let r = run(&["tokens", "--preset", "azure-cli", "--name", "x"]);
+    assert!(r.code == 2 && r.err.contains("only the Azure Identity for Python presets"), "{}", r.err);
+}
+
+#[test]
+#[ignore = "needs a Secret Service (gnome-keyring); scripts/test.sh runs it"]
+fn a_corrupt_keyring_item_is_named_and_repaired_inside_its_store() {
+    if !secret_service() {
+        return;
+    }
+    let dir = Scratch::new("corrupt-item");
+    let signal = dir.path("msal.cache");
+    let item = StoreSpec::secret_service(&signal).open().unwrap();
+    item.save("{\"AccessToken\": SECRETVAL").unwrap();
+    let r = run(&["tokens", "--cache", s(&signal), "--backend", "secret-service"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.err.contains("the token cache at the Secret Service item xdg:schema="),
+        "the item, not the signal file: {}",
+        r.err
+    );
+    let out = ok(&["clear", "--cache", s(&signal), "--backend", "secret-service", "--yes"]);
+    assert!(out.contains("the cache was corrupt") && out.contains("(encrypted)"), "{out}");
+    let copies = [copies_of(&signal, ".corrupt-"), copies_of(&signal, ".backup-")].concat();
+    assert_eq!(copies, Vec::<PathBuf>::new(), "no plaintext copy of an encrypted store");
+    assert_eq!(json(&["tokens", "--cache", s(&signal), "--backend", "secret-service", "--json"]), json!([]));
+}
