@@ -53,7 +53,7 @@ enum Command {
     Tokens(view::ViewArgs),
     /// List the presets for Microsoft tools' caches, resolved on this machine (--json adds their sources).
     Presets(view::PresetsArgs),
-    /// Check backend, encryption, permissions, lockfile, content and secret store; say how to fix each finding.
+    /// Check backend, encryption, permissions, folder, lockfile, content and secret store; say how to fix each finding (--fix applies the safe fixes).
     Doctor(doctor::DoctorArgs),
     /// Remove an account (by home account id or username) and all its tokens, under the lock; a copy of the content before is kept.
     RemoveAccount(edit::RemoveArgs),
@@ -61,7 +61,7 @@ enum Command {
     Clear(edit::ClearArgs),
     /// Remove the lockfile if, and only if, it is provably stale (its process is gone).
     UnlockStale(source::SourceArgs),
-    /// Move the cache to the encrypted store or to a plaintext file (the source is emptied; backups are kept).
+    /// Move the cache to the encrypted store or to a plaintext file (the source is emptied or deleted; backups are kept).
     ///
     /// In one lock round: the content is copied to the destination and read back to verify it;
     /// what the destination held is kept as a recoverable copy (a destination holding tokens is

@@ -28,7 +28,8 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub no_secret_store: bool,
     /// Apply the fixes that need no decision (file modes, a stale or bogus lockfile, a corrupt
-    /// cache: a copy of it is kept, then it is emptied), say what was done, and check again.
+    /// cache: a copy of it is kept, then it holds the complete cache at its start if there is one,
+    /// else nothing), say what was done, and check again.
     #[arg(long)]
     pub fix: bool,
 }
