@@ -287,12 +287,8 @@ fn usage_errors_exit_2_and_say_what_to_do() {
 #[test]
 #[ignore = "needs a Secret Service (gnome-keyring); scripts/test.sh runs it"]
 fn migrate_round_trip_through_the_secret_service() {
-    if std::env::var("WITH_SECRET_SERVICE").as_deref() != Ok("1") {
-        return peer_missing::<()>(
-            "a Secret Service on the session bus (WITH_SECRET_SERVICE=1)",
-            "run the tests under scripts/with-secret-service.sh",
-        )
-        .unwrap_or(());
+    if !secret_service() {
+        return;
     }
     let dir = Scratch::new("migrate");
     let Some(cache) = python_cache(&dir) else { return };
@@ -399,12 +395,8 @@ fn an_infinite_lock_timeout_does_not_panic() {
 #[test]
 #[ignore = "needs a Secret Service and Python msal-extensions; scripts/test.sh runs it"]
 fn azure_identity_preset_shares_the_python_libsecret_item() {
-    if std::env::var("WITH_SECRET_SERVICE").as_deref() != Ok("1") {
-        return peer_missing::<()>(
-            "a Secret Service on the session bus (WITH_SECRET_SERVICE=1)",
-            "run the tests under scripts/with-secret-service.sh",
-        )
-        .unwrap_or(());
+    if !secret_service() {
+        return;
     }
     let dir = Scratch::new("libsecret");
     let Some(cache) = python_cache(&dir) else { return };
@@ -536,12 +528,8 @@ fn four_library_writers_and_concurrent_import_and_remove_account_lose_nothing() 
 #[test]
 #[ignore = "needs a Secret Service (gnome-keyring); scripts/test.sh runs it"]
 fn four_library_writers_and_concurrent_migrate_merge_lose_nothing() {
-    if std::env::var("WITH_SECRET_SERVICE").as_deref() != Ok("1") {
-        return peer_missing::<()>(
-            "a Secret Service on the session bus (WITH_SECRET_SERVICE=1)",
-            "run the tests under scripts/with-secret-service.sh",
-        )
-        .unwrap_or(());
+    if !secret_service() {
+        return;
     }
     let dir = Scratch::new("contention-migrate");
     let cache = dir.path("c.json");

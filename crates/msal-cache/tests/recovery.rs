@@ -228,15 +228,6 @@ fn as_root_editing_another_users_cache_keeps_its_owner_and_group() {
     }
 }
 
-fn secret_service() -> bool {
-    std::env::var("WITH_SECRET_SERVICE").as_deref() == Ok("1")
-        || peer_missing::<()>(
-            "a Secret Service on the session bus (WITH_SECRET_SERVICE=1)",
-            "run the tests under scripts/with-secret-service.sh",
-        )
-        .is_some()
-}
-
 /// The secrets by entry key, read with `export --include-secrets`.
 fn secrets(cache: &Path, backend: &str, dir: &Scratch) -> Value {
     let out = dir.path("secrets.json");
