@@ -283,7 +283,8 @@ fn folder_fix(dir: &Path) -> (String, Option<Action>) {
 
 #[cfg(not(unix))]
 fn folder_fix(dir: &Path) -> (String, Option<Action>) {
-    (format!("clear the read-only attribute: `attrib -r {}`", q(dir)), None)
+    let advice = format!("clear the read-only attribute: `attrib -r {}`", q(dir));
+    (advice, Some(Action::OwnerWritable(dir.to_path_buf())))
 }
 
 /// msal-node waits on any existing lockfile until it gives up; Rust clears a dead holder's itself.

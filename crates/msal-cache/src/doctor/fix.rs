@@ -17,8 +17,9 @@ use crate::source::Source;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// `chmod 600` the file.
+    #[cfg_attr(not(unix), allow(dead_code))] // file modes are checked on Unix only
     Chmod600(PathBuf),
-    /// `chmod u+w` our own folder.
+    /// `chmod u+wx` our own folder (Windows: clear its read-only attribute).
     OwnerWritable(PathBuf),
     /// Remove the lockfile if it is (still) provably stale.
     UnlockStale(PathBuf),
