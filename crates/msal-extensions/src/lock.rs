@@ -100,6 +100,7 @@ pub struct LockOptions {
     unidentified_grace: Duration,
     min_backoff: Duration,
     max_backoff: Duration,
+    guard: bool,
 }
 
 impl Default for LockOptions {
@@ -109,6 +110,7 @@ impl Default for LockOptions {
             unidentified_grace: Duration::from_secs(2),
             min_backoff: Duration::from_micros(200),
             max_backoff: Duration::from_millis(2),
+            guard: true,
         }
     }
 }
@@ -144,6 +146,18 @@ impl LockOptions {
     pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
         self.min_backoff = min;
         self.max_backoff = max.max(min);
+        self
+    }
+
+    /// Whether to also hold the companion guard `<lockfile>.guard` (default
+    /// `true`; see the [module docs](crate::lock)). The guard keeps this
+    /// crate's processes exclusive when a peer deletes a live lockfile, and
+    /// stays in the folder for good. Turn it off only for a lockfile no MSAL
+    /// peer knows about (a program's own private lock, such as msal-client's
+    /// renewal leases): there nobody deletes a live lockfile, the lockfile
+    /// protocol alone is exclusive, and no guard file is left behind.
+    pub fn guard(mut self, yes: bool) -> Self {
+        self.guard = yes;
         self
     }
 
@@ -235,7 +249,12 @@ impl CrossPlatLock {
         let stamp = format!("{} {}", std::process::id(), own_program());
         let mut waiter = Waiter::new(opts);
         yield_to_waiters(&path, deadline, &mut waiter.rng);
-        let guard = match companion::acquire(&path, || waiter.pause(deadline))? {
+        let acquired = if opts.guard {
+            companion::acquire(&path, || waiter.pause(deadline))?
+        } else {
+            companion::Acquired::Unusable
+        };
+        let guard = match acquired {
             companion::Acquired::Held(g) => Some(g),
             companion::Acquired::Unusable => None,
             companion::Acquired::TimedOut => {
@@ -907,6 +926,19 @@ mod tests {
         let pid = c.id();
         c.wait().unwrap();
         pid
+    }
+
+    #[test]
+    fn guard_stays_by_default_and_is_never_made_when_turned_off() {
+        let dir =
+            std::env::temp_dir().join(format!("msalx-guardopt-{}-{:?}", std::process::id(), Instant::now()));
+        let (with, without) = (dir.join("a.lockfile"), dir.join("b.lockfile"));
+        LockOptions::new().acquire(&with).unwrap().release().unwrap();
+        LockOptions::new().guard(false).acquire(&without).unwrap().release().unwrap();
+        let mut names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, ["a.lockfile.guard"], "only the guarded lock leaves its guard");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
