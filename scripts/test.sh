@@ -9,9 +9,13 @@
 # service the tests talk to itself, and runs:
 #   - the Rust workspace tests (unit, integration, doc), including the
 #     multi-process, SIGKILL, fault-injection, soak and Python interop tests,
+#     and the Python package's (scripts/py-package.sh builds its wheel: the
+#     reference's own test suite, Azure Identity, Azure CLI, a mixed fleet),
 #     inside a private D-Bus session with gnome-keyring's Secret Service
 #     (scripts/with-secret-service.sh), so the Linux encrypted backend and its
 #     interop with Python's LibsecretPersistence run against a real daemon;
+#   - the distributed token cache (feature redis-async) against a Redis
+#     node and a 3-master cluster that scripts/redis-servers.sh starts;
 #   - clippy for Windows (gnu, msvc) and macOS (arm64, x86_64), and the
 #     Windows build's tests (DPAPI, lock, file) under Wine (scripts/cross-target.sh);
 #   - a short run of every fuzz target (scripts/fuzz.sh; nightly + cargo-fuzz).
@@ -30,12 +34,18 @@ eval "$(bash scripts/azure-cli-peer.sh)" && export MSALX_AZ_PYTHON
 log "Node peers (@azure/msal-node, @azure/msal-node-extensions, keytar from npm)"
 eval "$(bash scripts/node-peers.sh)"
 export MSALX_NODE MSALX_NODE_MODULES
+log "Python package msal-extensions-rs: maturin build of the wheel, its test venv"
+eval "$(bash scripts/py-package.sh)"
 
 log "cargo test --workspace (inside a private session bus with an unlocked Secret Service)"
-# The Secret Service tests (library and msal-cache migrate/preset tests) need
+# Tests that need a peer (Python, the Secret Service, the 120 s soak) are
+# #[ignore]d in a plain `cargo test` and run here with --include-ignored. The
+# Secret Service tests (library and msal-cache migrate/preset tests) need
 # WITH_SECRET_SERVICE=1, which with-secret-service.sh sets; CI=true makes a
-# missing one a failure rather than a skip.
-bash scripts/with-secret-service.sh cargo test --workspace --locked --no-fail-fast
+# missing peer a failure rather than a skip.
+bash scripts/with-secret-service.sh cargo test --workspace --locked --no-fail-fast -- --include-ignored
+log "distributed token cache: against a Redis node and a 3-master Redis Cluster"
+bash scripts/redis-servers.sh test
 log "Windows and macOS: cross-target clippy, and the Windows tests under Wine"
 bash scripts/cross-target.sh all
 

@@ -14,14 +14,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use msal_extensions::{
-    EncryptedPersistenceBuilder, Fallback, FilePersistence, PersistedTokenCache, Persistence,
-    SecretServicePersistence, TokenCache, TokenResponse,
+    EncryptedPersistenceBuilder, Fallback, PersistedTokenCache, Persistence, StoreSpec, TokenCache,
+    TokenResponse,
 };
 
-use crate::output::now;
-use crate::source::Backend;
+use crate::output::{now, shown};
 use crate::view::{token_rows, write_tokens_table};
 use crate::{BoxResult, Outcome};
 
@@ -38,7 +37,8 @@ pub struct DemoArgs {
     /// How many tokens each process adds.
     #[arg(long, default_value_t = 5)]
     updates: usize,
-    /// Folder for the shared cache (default: a new folder under the temp dir, removed afterwards).
+    /// Folder in which to create the demo's own new folder (kept afterwards; an existing cache
+    /// is never touched). Default: a new private folder in the temp dir, removed afterwards.
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Use a plaintext file even where an encrypted store is available.
@@ -55,91 +55,129 @@ pub struct WorkerArgs {
     #[arg(long)]
     tag: String,
     #[arg(long, value_enum, default_value = "file")]
-    backend: Backend,
+    store: Store,
+}
+
+/// The store the demo's processes share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Store {
+    /// A plaintext file.
+    File,
+    /// This platform's encrypted store, with the library's default names for the path.
+    Encrypted,
+}
+
+impl Store {
+    fn spec(self, file: &Path) -> StoreSpec {
+        match self {
+            Store::File => StoreSpec::file(file),
+            Store::Encrypted => StoreSpec::encrypted_default(file),
+        }
+    }
 }
 
 /// Runs the demo and reports to `out`.
 pub fn run(args: &DemoArgs, out: &mut impl Write) -> BoxResult<Outcome> {
-    let (dir, temporary) = match &args.dir {
-        Some(d) => (d.clone(), false),
-        None => (std::env::temp_dir().join(format!("msal-cache-demo-{}", std::process::id())), true),
+    // Always a folder this run creates: an existing cache is never touched.
+    let (parent, temporary) = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", shown(d)))?;
+            (d.clone(), false)
+        }
+        None => (std::env::temp_dir(), true),
     };
+    let dir = fresh_private_dir(&parent)
+        .map_err(|e| format!("cannot create a private folder in {}: {e}; give --dir", shown(&parent)))?;
     let file = dir.join(CACHE_NAME);
-    let (persistence, backend) = choose(&file, args.plaintext, out)?;
-    start_empty(persistence.as_ref(), &file)?;
+    let (persistence, store) = choose(&file, args.plaintext, out)?;
     writeln!(
         out,
         "{} processes each add {} tokens to one {} cache at {}",
         args.processes,
         args.updates,
         persistence.backend_name(),
-        file.display()
+        shown(&file)
     )?;
     out.flush()?;
     let started = Instant::now();
-    let failed = wait_all(spawn_workers(&file, args, backend)?)?;
+    let failed = wait_all(spawn_workers(&file, args, store)?)?;
     let elapsed = started.elapsed();
     let cache = TokenCache::parse_bytes(&persistence.load_bytes()?)?;
     write_tokens_table(out, &token_rows(&cache), now())?;
     let report = check(&cache, args);
     writeln!(out, "{report}")?;
     writeln!(out, "took {:.2} s; {failed} worker(s) failed", elapsed.as_secs_f64())?;
-    if let Err(e) = if temporary { remove_all(backend, &file, &dir) } else { Ok(()) } {
+    if let Err(e) = if temporary { remove_all(store, &file, &dir) } else { Ok(()) } {
         writeln!(out, "note: could not remove the demo's cache: {}", crate::error_chain(e.as_ref()))?;
     }
     Ok(if report.ok() && failed == 0 { Outcome::Ok } else { Outcome::Problem })
 }
 
 /// The encrypted store when it works here, else a plaintext file, said loudly.
-fn choose(file: &Path, plaintext: bool, out: &mut impl Write) -> BoxResult<(Box<dyn Persistence>, Backend)> {
+fn choose(file: &Path, plaintext: bool, out: &mut impl Write) -> BoxResult<(Box<dyn Persistence>, Store)> {
     if plaintext {
-        return Ok((Box::new(FilePersistence::new(file)?), Backend::File));
+        return Ok((Store::File.spec(file).open()?, Store::File));
     }
     let chosen = EncryptedPersistenceBuilder::new(file).fallback(Fallback::PlaintextFile).build()?;
     if let Some(why) = chosen.fallback_reason() {
+        let why = crate::output::clean(&why.to_string());
         writeln!(out, "WARNING: no encrypted store here ({why}); the demo uses a plaintext file (0600)")?;
-        return Ok((Box::new(FilePersistence::new(file)?), Backend::File));
+        return Ok((Store::File.spec(file).open()?, Store::File));
     }
-    let backend =
-        if chosen.backend_name() == "secret-service" { Backend::SecretService } else { Backend::File };
-    Ok((chosen.into_inner(), backend))
+    Ok((chosen.into_inner(), Store::Encrypted))
 }
 
-/// Removes what an earlier run with the same folder left.
-fn start_empty(p: &dyn Persistence, file: &Path) -> BoxResult<()> {
-    p.save("{}")?;
-    Ok(FilePersistence::new(file)?.touch()?)
+/// Creates a new folder in `parent` as `mkdtemp` does: a name nobody can
+/// predict, created only if it did not exist (never an existing folder,
+/// never through a symbolic link), `0700`, so it is ours alone.
+pub fn fresh_private_dir(parent: &Path) -> io::Result<PathBuf> {
+    use std::hash::{BuildHasher, Hasher};
+    for _ in 0..64 {
+        // Each RandomState is seeded from the OS's random source.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let dir = parent.join(format!("msal-cache-demo-{:016x}", h.finish()));
+        match create_private(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, "64 random names were all taken"))
+}
+
+#[cfg(unix)]
+fn create_private(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().mode(0o700).create(dir)?;
+    // The umask may have removed bits we need; it can never have added any.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+#[cfg(not(unix))]
+fn create_private(dir: &Path) -> io::Result<()> {
+    std::fs::create_dir(dir) // under the user's profile temp folder, which only they can open
 }
 
 /// Deletes the demo's folder and, when it used one, its Secret Service item,
 /// so repeated runs leave nothing in the user's keyring.
-fn remove_all(backend: Backend, file: &Path, dir: &Path) -> BoxResult<()> {
-    if backend == Backend::SecretService {
-        SecretServicePersistence::new(file)?.delete()?;
+fn remove_all(store: Store, file: &Path, dir: &Path) -> BoxResult<()> {
+    if store == Store::Encrypted {
+        store.spec(file).open()?.delete()?;
     }
     std::fs::remove_dir_all(dir)?;
     Ok(())
 }
 
-fn spawn_workers(file: &Path, args: &DemoArgs, backend: Backend) -> BoxResult<Vec<Child>> {
+fn spawn_workers(file: &Path, args: &DemoArgs, store: Store) -> BoxResult<Vec<Child>> {
     let exe = std::env::current_exe()?;
-    let backend = match backend {
-        Backend::File => "file",
-        Backend::SecretService => "secret-service",
-    };
+    let store = store.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();
     (0..args.processes)
         .map(|i| {
             Command::new(&exe)
                 .arg("demo-worker")
                 .arg(file)
-                .args([
-                    "--updates",
-                    &args.updates.to_string(),
-                    "--tag",
-                    &format!("p{i}"),
-                    "--backend",
-                    backend,
-                ])
+                .args(["--updates", &args.updates.to_string(), "--tag", &format!("p{i}"), "--store", &store])
                 .stdin(Stdio::null())
                 .spawn()
                 .map_err(Into::into)
@@ -190,12 +228,7 @@ fn check(cache: &TokenCache, args: &DemoArgs) -> Report {
 
 /// One worker: `updates` tokens added through a [`PersistedTokenCache`].
 pub fn worker(args: &WorkerArgs) -> BoxResult<Outcome> {
-    match args.backend {
-        Backend::File => add_tokens(&PersistedTokenCache::new(FilePersistence::new(&args.file)?), args),
-        Backend::SecretService => {
-            add_tokens(&PersistedTokenCache::new(SecretServicePersistence::new(&args.file)?), args)
-        }
-    }
+    add_tokens(&PersistedTokenCache::new(args.store.spec(&args.file).open()?), args)
 }
 
 fn add_tokens<P: Persistence>(cache: &PersistedTokenCache<P>, args: &WorkerArgs) -> BoxResult<Outcome> {

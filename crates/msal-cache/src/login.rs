@@ -13,7 +13,6 @@ use std::time::Duration;
 use clap::Args;
 use msal_client::azure_cli::AZURE_CLI_CLIENT_ID;
 use msal_client::{InteractiveOptions, PublicClient};
-use msal_extensions::PersistedTokenCache;
 use msal_extensions::presets::Preset;
 use serde_json::json;
 
@@ -41,7 +40,7 @@ pub struct LoginArgs {
     /// The application (client) id; default with --preset azure-cli: Azure CLI's.
     #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,
-    /// The authority, https://HOST[:PORT]/TENANT, treated as Entra ID.
+    /// The authority, `https://HOST[:PORT]/TENANT`, treated as Entra ID.
     #[arg(long, value_name = "URL", conflicts_with = "tenant")]
     pub authority: Option<String>,
     /// The tenant on the public cloud (default: organizations).
@@ -75,7 +74,7 @@ pub fn run(args: &LoginArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     };
     let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
     let source = args.source.resolve()?;
-    let cache = Arc::new(PersistedTokenCache::new(source.open()?));
+    let cache = Arc::new(source.cache()?);
     let mut app = PublicClient::new(&client_id, cache)
         .with_authority(authority(args.authority.as_deref(), args.tenant.as_deref())?);
     if let Some(http) = http_options(args.ca_file.as_ref())? {
@@ -105,7 +104,7 @@ pub fn run(args: &LoginArgs, out: &mut impl Write) -> BoxResult<Outcome> {
         let v = json!({
             "username": account.username, "home_account_id": account.home_account_id,
             "environment": account.environment, "tenant_id": result.tenant_id, "client_id": client_id,
-            "cache": source.location,
+            "cache": source.location(),
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
@@ -114,7 +113,7 @@ pub fn run(args: &LoginArgs, out: &mut impl Write) -> BoxResult<Outcome> {
             "Signed in as {} (home account id {}) for client {client_id}; tokens saved in {}",
             crate::output::clean(&account.username),
             account.home_account_id,
-            source.location.display()
+            crate::output::shown(source.location())
         )?;
     }
     Ok(Outcome::Ok)

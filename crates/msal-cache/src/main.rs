@@ -7,6 +7,9 @@
 //! `--preset NAME` (a Microsoft tool's cache). Secrets are never printed, but
 //! for the access token `token` prints on purpose: elsewhere tokens are shown
 //! by a short fingerprint (`sha256:` + 8 hex digits) at most.
+//! Terminal control characters in anything printed (cache content, file
+//! names, errors) are shown escaped (`\x1b`), and the commands suggested in
+//! messages are quoted for the shell so they can be pasted as they are.
 //!
 //! Environment: `MSAL_CACHE_NOW=<unix seconds>` pins "now" for the
 //! relative times ("in 42 min", "expired") so output can be compared
@@ -22,10 +25,13 @@ mod doctor;
 mod edit;
 #[cfg(feature = "acquire")]
 mod login;
+mod migrate;
 mod output;
+mod sink;
 mod source;
 #[cfg(feature = "acquire")]
 mod token;
+mod transfer;
 mod view;
 
 use std::io::{self, Write};
@@ -52,20 +58,28 @@ enum Command {
     Tokens(view::ViewArgs),
     /// List the presets for Microsoft tools' caches, resolved on this machine (--json adds their sources).
     Presets(view::PresetsArgs),
-    /// Check backend, encryption, permissions, lockfile, content and secret store; say how to fix each finding.
+    /// Check backend, encryption, permissions, folder, lockfile, content and secret store; say how to fix each finding (--fix applies the safe fixes).
     Doctor(doctor::DoctorArgs),
-    /// Remove an account (by home account id or username) and all its tokens, under the lock.
+    /// Remove an account (by home account id or username) and all its tokens, under the lock; a copy of the content before is kept.
     RemoveAccount(edit::RemoveArgs),
-    /// Remove every token and account (asks first unless --yes), under the lock.
+    /// Remove every token and account (asks first unless --yes), keeping a copy; repairs a corrupt cache.
     Clear(edit::ClearArgs),
     /// Remove the lockfile if, and only if, it is provably stale (its process is gone).
     UnlockStale(source::SourceArgs),
-    /// Copy the cache to the encrypted store or to a plaintext file, under the lock, verified, with a backup.
-    Migrate(edit::MigrateArgs),
+    /// Move the cache to the encrypted store or to a plaintext file (the source is emptied or deleted; backups are kept).
+    ///
+    /// In one lock round: the content is copied to the destination and read back to verify it;
+    /// what the destination held is kept as a recoverable copy (a destination holding tokens is
+    /// refused unless --merge or --force); then the source is retired: a plaintext file is
+    /// emptied (it stays as the encrypted item's signal file), an encrypted item is deleted. A
+    /// copy of the source's content is kept first: a `<cache>.backup-<hash>` file (0600) for a
+    /// plaintext source, a sibling item in the same store for an encrypted one. Every copy's
+    /// place is printed. On any failure before the retirement the source is left as it was.
+    Migrate(migrate::MigrateArgs),
     /// Print the cache as JSON, secrets redacted unless --include-secrets.
-    Export(edit::ExportArgs),
-    /// Merge a cache exported with --include-secrets (or any MSAL cache file) into this one, under the lock.
-    Import(edit::ImportArgs),
+    Export(transfer::ExportArgs),
+    /// Merge a cache exported with --include-secrets (or any MSAL cache file) into this one, under the lock; a copy of the content before is kept.
+    Import(transfer::ImportArgs),
     /// Several processes add tokens to one shared cache at once; then every token is listed and checked.
     Demo(demo::DemoArgs),
     /// Print an access token (--json: what `az account get-access-token -o json` prints), renewed silently if expired.
@@ -96,7 +110,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Problem) => ExitCode::from(1),
         Err(e) => {
-            let _ = writeln!(io::stderr(), "msal-cache: {}", error_chain(e.as_ref()));
+            let _ = writeln!(io::stderr(), "msal-cache: {}", output::clean(&error_chain(e.as_ref())));
             ExitCode::from(2)
         }
     }
@@ -105,7 +119,8 @@ fn main() -> ExitCode {
 fn try_main() -> BoxResult<Outcome> {
     let cli = Cli::parse();
     let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
+    // Whatever a command prints passes the terminal-safety backstop.
+    let mut out = output::Escaping::new(io::BufWriter::new(stdout.lock()));
     let outcome = run(cli.command, &mut out)?;
     out.flush()?;
     Ok(outcome)
@@ -120,9 +135,9 @@ fn run(command: Command, out: &mut impl Write) -> BoxResult<Outcome> {
         Command::RemoveAccount(a) => edit::remove_account(&a, out),
         Command::Clear(a) => edit::clear(&a, out),
         Command::UnlockStale(a) => edit::unlock_stale(&a, out),
-        Command::Migrate(a) => edit::migrate(&a, out),
-        Command::Export(a) => edit::export(&a, out),
-        Command::Import(a) => edit::import(&a, out),
+        Command::Migrate(a) => migrate::migrate(&a, out),
+        Command::Export(a) => transfer::export(&a, out),
+        Command::Import(a) => transfer::import(&a, out),
         Command::Demo(a) => demo::run(&a, out),
         Command::DemoWorker(a) => demo::worker(&a),
         #[cfg(feature = "acquire")]
@@ -132,13 +147,18 @@ fn run(command: Command, out: &mut impl Write) -> BoxResult<Outcome> {
     }
 }
 
-/// The error and its sources, each printed once.
+/// The error and its sources, each printed once (a source whose text the
+/// message already ends with, as some wrapped errors repeat theirs, is not
+/// printed again).
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        let text = c.to_string();
+        if !s.ends_with(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
         cur = c.source();
     }
     s

@@ -1,25 +1,34 @@
-//! Which cache a command works on (`--cache`/`--preset` and the backend
-//! options), and the two ways to touch it: a lock-free read, and a
-//! read-modify-write under the cross-process lock.
+//! Which cache a command works on. `--cache`/`--preset` and the store
+//! options become one [`StoreSpec`], the library's description of a store;
+//! the library opens it ([`StoreSpec::open`], or [`ResolvedPreset::open`]
+//! for a preset, which opens what the owner tool would, plaintext fallback
+//! included), and every read-modify-write goes through
+//! [`PersistedTokenCache`] ([`Source::cache`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use msal_extensions::presets::{Preset, PresetStorage, ResolvedPreset};
+use msal_extensions::presets::{Preset, ResolvedPreset};
 use msal_extensions::{
-    Error, FilePersistence, LockOptions, Persistence, SecretEncoding, SecretServicePersistence, TokenCache,
+    Error, KeptCopy, LockOptions, OnCorrupt, PersistedTokenCache, Persistence, SecretEncoding, StoreKind,
+    StoreSpec, WriteConvention,
 };
 
 use crate::BoxResult;
+use crate::output::{clean, shell_quote, shown};
 
-/// The backend a cache is read from and written to.
+/// `--backend`: the kind of store at the cache's location.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Backend {
+pub enum BackendArg {
     /// A plaintext JSON file (`0600`).
     File,
-    /// A freedesktop Secret Service item; `--cache` is its signal file.
+    /// A freedesktop Secret Service item (Linux); the path is its signal file.
     SecretService,
+    /// A macOS Keychain item; the path is its signal file.
+    Keychain,
+    /// A file encrypted with Windows DPAPI.
+    Dpapi,
 }
 
 /// How a Secret Service item stores the cache.
@@ -34,18 +43,24 @@ pub enum Encoding {
 /// Options naming the cache, shared by every command.
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
-    /// The cache file (or, with `--backend secret-service`, its signal file).
+    /// The cache file (or, with an encrypted --backend, its signal file).
     #[arg(long, value_name = "PATH", required_unless_present = "preset", conflicts_with = "preset")]
     pub cache: Option<PathBuf>,
     /// A Microsoft tool's cache: azure-cli, azure-identity-python, azure-identity-python-cae,
-    /// azure-identity-js, visual-studio.
+    /// azure-identity-js, visual-studio. It is opened as its owner tool opens it here
+    /// (its encrypted store, or the owner's plaintext fallback where it has one).
     #[arg(long, value_name = "NAME", value_parser = parse_preset)]
     pub preset: Option<Preset>,
-    /// Where the content is: a plaintext file, or a Secret Service item
+    /// With --preset azure-identity-python[-cae]: the name the application gave
+    /// TokenCachePersistenceOptions(name=...) (default: msal.cache).
+    #[arg(long, value_name = "NAME", requires = "preset")]
+    pub name: Option<String>,
+    /// The store at that path: a plaintext file, or an encrypted store
     /// (default: file for --cache, the preset's own store for --preset).
     #[arg(long, value_enum)]
-    pub backend: Option<Backend>,
-    /// Secret Service schema name (default: sha256 of the path, like Python msal-extensions).
+    pub backend: Option<BackendArg>,
+    /// Secret Service schema name (default: the preset's, else sha256 of the path, like Python
+    /// msal-extensions).
     #[arg(long, value_name = "NAME")]
     pub schema: Option<String>,
     /// Secret Service attribute, repeatable.
@@ -76,24 +91,20 @@ fn parse_attribute(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// The Secret Service names to use: the options, over the preset's, over the defaults.
-#[derive(Debug, Clone, Default)]
-pub struct SecretSpec {
-    pub schema: Option<String>,
-    pub attributes: Vec<(String, String)>,
-    pub label: Option<String>,
-    pub encoding: Option<SecretEncoding>,
-}
-
-/// A resolved `--cache`/`--preset`: the location, the backend chosen, and the
-/// Secret Service names (used by that backend, or by `migrate`).
+/// A resolved `--cache`/`--preset`: the store commands work on, and this
+/// location's encrypted store (for `migrate` and `doctor`).
 #[derive(Debug, Clone)]
 pub struct Source {
-    pub location: PathBuf,
-    pub backend: Backend,
-    pub secret: SecretSpec,
+    /// The store the command works on.
+    pub spec: StoreSpec,
+    /// This location's encrypted store: the preset's own, else the
+    /// platform's default with the options' names.
+    pub encrypted: StoreSpec,
+    /// The preset, when `--preset` named the cache.
     pub preset: Option<ResolvedPreset>,
     pub lock_timeout: Duration,
+    /// The options naming this cache again, shell-quoted, for the fixes messages suggest.
+    pub hint: String,
 }
 
 impl SourceArgs {
@@ -102,87 +113,138 @@ impl SourceArgs {
         // Capped at a day: an "infinite" timeout must not overflow the deadline arithmetic.
         let lock_timeout =
             Duration::try_from_secs_f64(self.lock_timeout.clamp(0.0, 86_400.0)).unwrap_or_default();
-        let mut secret = SecretSpec::default();
-        let (location, default_backend, preset) = match (&self.cache, self.preset) {
-            (Some(path), _) => (path.clone(), Backend::File, None),
-            (None, Some(p)) => {
-                let r = p.resolve()?;
-                let backend = preset_backend(&r, &mut secret)?;
-                (r.location().to_path_buf(), backend, Some(r))
-            }
+        let preset = match (self.preset, &self.name) {
+            (Some(p), Some(name)) => Some(p.resolve_named(name)?),
+            (Some(p), None) => Some(p.resolve()?),
+            (None, _) => None,
+        };
+        let (own, location) = match (&preset, &self.cache) {
+            (Some(r), _) => (r.spec().clone(), r.location().to_path_buf()),
+            (None, Some(path)) => (StoreSpec::file(path), path.clone()),
             (None, None) => return Err("give --cache PATH or --preset NAME".into()),
         };
-        if self.schema.is_some() {
-            secret.schema = self.schema.clone();
+        let encrypted =
+            if own.is_encrypted() { own.clone() } else { StoreSpec::encrypted_default(&location) };
+        let encrypted = self.with_names(encrypted);
+        let spec = match self.backend {
+            None if own.is_encrypted() => encrypted.clone(),
+            None => own,
+            Some(b) => self.with_names(of_kind(b, &encrypted)),
+        };
+        Ok(Source { spec, encrypted, preset, lock_timeout, hint: self.hint() })
+    }
+
+    /// `spec` with the Secret Service names the options give, over its own.
+    fn with_names(&self, spec: StoreSpec) -> StoreSpec {
+        let StoreKind::SecretService { schema, attributes, label, collection, encoding } =
+            spec.kind().clone()
+        else {
+            return spec;
+        };
+        let kind = StoreKind::SecretService {
+            schema: self.schema.clone().unwrap_or(schema),
+            attributes: if self.attributes.is_empty() { attributes } else { self.attributes.clone() },
+            label: self.label.clone().unwrap_or(label),
+            collection,
+            encoding: match self.encoding {
+                Some(Encoding::Utf8) => SecretEncoding::Utf8,
+                Some(Encoding::Base64) => SecretEncoding::Base64,
+                None => encoding,
+            },
+        };
+        spec.with_kind(kind)
+    }
+
+    /// These options as a command line would give them (shell-quoted), so a
+    /// suggested fix names the very same cache.
+    pub fn hint(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        match (&self.cache, self.preset) {
+            (Some(p), _) => parts.extend(["--cache".into(), shell_quote(p.as_os_str())]),
+            (None, Some(p)) => parts.extend(["--preset".into(), p.name().into()]),
+            _ => {}
         }
-        if !self.attributes.is_empty() {
-            secret.attributes = self.attributes.clone();
+        let mut opt = |name: &str, value: &str| parts.extend([name.into(), shell_quote(value.as_ref())]);
+        if let Some(n) = &self.name {
+            opt("--name", n);
         }
-        if self.label.is_some() {
-            secret.label = self.label.clone();
+        if let Some(b) = self.backend.and_then(|b| b.to_possible_value()) {
+            opt("--backend", b.get_name());
         }
-        if let Some(e) = self.encoding {
-            secret.encoding = Some(match e {
-                Encoding::Utf8 => SecretEncoding::Utf8,
-                Encoding::Base64 => SecretEncoding::Base64,
-            });
+        if let Some(s) = &self.schema {
+            opt("--schema", s);
         }
-        let backend = self.backend.unwrap_or(default_backend);
-        Ok(Source { location, backend, secret, preset, lock_timeout })
+        for (k, v) in &self.attributes {
+            opt("--attribute", &format!("{k}={v}"));
+        }
+        if let Some(l) = &self.label {
+            opt("--label", l);
+        }
+        parts.join(" ")
     }
 }
 
-fn preset_backend(r: &ResolvedPreset, secret: &mut SecretSpec) -> BoxResult<Backend> {
-    match r.storage() {
-        PresetStorage::PlaintextFile => Ok(Backend::File),
-        PresetStorage::SecretService { schema, attributes, label, encoding } => {
-            *secret = SecretSpec {
-                schema: Some(schema.clone()),
-                attributes: attributes.clone(),
-                label: Some(label.clone()),
-                encoding: Some(*encoding),
-            };
-            Ok(Backend::SecretService)
-        }
-        other => Err(format!(
-            "the {} preset keeps its cache in {other:?} here, which this version of msal-cache cannot \
-             open yet; give --backend file to read a plaintext cache at {}",
-            r.preset(),
-            r.location().display()
-        )
-        .into()),
-    }
+/// The store of kind `b` at `encrypted`'s location: `encrypted` itself when
+/// it is of that kind (keeping a preset's names), else the library's default
+/// description of that kind.
+fn of_kind(b: BackendArg, encrypted: &StoreSpec) -> StoreSpec {
+    let location = encrypted.location();
+    let fresh = match b {
+        BackendArg::File => return StoreSpec::file(location),
+        BackendArg::SecretService => StoreSpec::secret_service(location),
+        BackendArg::Keychain => StoreSpec::keychain(location),
+        BackendArg::Dpapi => StoreSpec::dpapi(location),
+    };
+    if fresh.backend_name() == encrypted.backend_name() { encrypted.clone() } else { fresh }
 }
 
 impl Source {
-    /// Opens the backend chosen.
+    /// The cache file, or the signal file of an encrypted item.
+    pub fn location(&self) -> &Path {
+        self.spec.location()
+    }
+
+    /// Opens the store. A preset's own store is opened as its owner opens
+    /// it, so where the owner falls back to a plaintext file (Azure Identity
+    /// for Python without a Secret Service) that file is read, and a note
+    /// says so on stderr.
     pub fn open(&self) -> BoxResult<Box<dyn Persistence>> {
-        self.open_as(self.backend)
+        match &self.preset {
+            Some(r) if r.spec() == &self.spec => {
+                let chosen = r.open()?;
+                if let Some(why) = chosen.fallback_reason() {
+                    eprintln!(
+                        "msal-cache: note: {}; reading {}'s plaintext fallback {} instead, as it would",
+                        clean(&crate::error_chain(why)),
+                        tool_name(r.preset()),
+                        shown(self.location())
+                    );
+                }
+                Ok(Box::new(chosen))
+            }
+            _ => Ok(self.spec.open()?),
+        }
     }
 
-    /// Opens `backend` at this source's location (for `migrate`).
-    pub fn open_as(&self, backend: Backend) -> BoxResult<Box<dyn Persistence>> {
-        Ok(match backend {
-            Backend::File => Box::new(FilePersistence::new(&self.location)?),
-            Backend::SecretService => Box::new(self.secret_service()?),
-        })
+    /// The cache as a [`PersistedTokenCache`]: the one read-modify-write path.
+    /// Corrupt content is an error (only [`PersistedTokenCache::replace`],
+    /// i.e. `clear` and `doctor --fix`, repairs it); every write keeps a
+    /// recoverable copy of what it replaces; a preset's cache is written the
+    /// way its owner library reads it.
+    pub fn cache(&self) -> BoxResult<PersistedTokenCache<Box<dyn Persistence>>> {
+        Ok(self.cache_of(self.open()?))
     }
 
-    /// The Secret Service persistence with this source's names.
-    pub fn secret_service(&self) -> BoxResult<SecretServicePersistence> {
-        let s = &self.secret;
-        let mut b =
-            SecretServicePersistence::builder(&self.location).attributes(s.attributes.iter().cloned());
-        if let Some(schema) = &s.schema {
-            b = b.schema_name(schema.clone());
+    /// [`cache`](Self::cache) over an already opened store.
+    pub fn cache_of(&self, p: Box<dyn Persistence>) -> PersistedTokenCache<Box<dyn Persistence>> {
+        let mut c = PersistedTokenCache::new(p)
+            .lock_options(self.lock_options())
+            .on_corrupt(OnCorrupt::Fail)
+            .keep_replaced(true);
+        if let Some(r) = &self.preset {
+            c = c.write_convention(WriteConvention::for_owner(r.owner()));
         }
-        if let Some(label) = &s.label {
-            b = b.label(label.clone());
-        }
-        if let Some(e) = s.encoding {
-            b = b.encoding(e);
-        }
-        Ok(b.build()?)
+        c
     }
 
     /// The lock options for this source.
@@ -192,71 +254,97 @@ impl Source {
 
     /// The lockfile of this source.
     pub fn lock_path(&self) -> PathBuf {
-        msal_extensions::lock::default_lock_path(&self.location)
+        self.spec.lock_path()
     }
-}
 
-/// Loads and parses the cache without the lock (saves are atomic).
-///
-/// Errors say what to do next: a missing cache names the path; a corrupt one
-/// points to `doctor`.
-pub fn load(p: &dyn Persistence) -> BoxResult<TokenCache> {
-    let bytes = match p.load_bytes() {
-        Ok(b) => b,
-        Err(e) if e.is_not_found() => {
-            return Err(format!(
-                "{e}; check the path (or --preset), or sign in with the tool that writes it first"
+    /// Files that are part of the store and that an export must never write:
+    /// the cache (or signal) file, the lockfile, and the lock's companion
+    /// `<lockfile>.guard` (see the library's `lock` module docs).
+    pub fn protected_paths(&self) -> Vec<PathBuf> {
+        let lock = self.lock_path();
+        let mut guard = lock.clone().into_os_string();
+        guard.push(".guard");
+        vec![self.location().to_path_buf(), lock, PathBuf::from(guard)]
+    }
+
+    /// The preset whose owner tool keeps this very cache as a plaintext file
+    /// on this platform and reads no other store (Azure CLI on Linux and
+    /// macOS): moving it to an encrypted store would sign that tool out.
+    pub fn plaintext_owner(&self) -> Option<Preset> {
+        let plaintext = |r: &ResolvedPreset| !r.spec().is_encrypted();
+        if let Some(r) = &self.preset {
+            return plaintext(r).then(|| r.preset());
+        }
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.resolve().is_ok_and(|r| plaintext(&r) && same_file(r.location(), self.location())))
+    }
+
+    /// `e`, with what to do next when the cache is corrupt: the library
+    /// names the place and the reason; this adds the repair command.
+    pub fn explain(&self, e: Error) -> Box<dyn std::error::Error> {
+        match e {
+            Error::Corrupt { .. } => format!(
+                "{e}; nothing was changed. `msal-cache doctor --fix {hint}` repairs it: it keeps a copy of the \
+                 bad content, then the complete cache at its start if there is one, else an empty cache",
+                hint = self.hint
             )
-            .into());
+            .into(),
+            other => other.into(),
         }
-        Err(e) => return Err(e.into()),
-    };
-    parse(bytes, p.location())
-}
-
-/// Parses cache content read from `location`.
-pub fn parse(bytes: Vec<u8>, location: &Path) -> BoxResult<TokenCache> {
-    TokenCache::parse_owned(bytes).map_err(|e| {
-        format!(
-            "{}: {e}; run `msal-cache doctor` on it, or sign in again after `msal-cache clear`",
-            location.display()
-        )
-        .into()
-    })
-}
-
-/// Runs `f` on the cache under the cross-process lock and, when `f` reports a
-/// change, saves the result (in the same JSON layout, indented or compact, as
-/// it was read). A cache that does not exist yet is empty; a corrupt one is
-/// never overwritten.
-pub fn modify<R>(
-    p: &dyn Persistence,
-    opts: &LockOptions,
-    f: impl FnOnce(&mut TokenCache) -> BoxResult<(R, bool)>,
-) -> BoxResult<R> {
-    let lock = opts.acquire(p.lock_path())?;
-    let (mut cache, pretty) = match p.load_bytes() {
-        Ok(bytes) => {
-            let indented = looks_indented(&bytes);
-            (parse(bytes, p.location())?, indented)
-        }
-        Err(e) if e.is_not_found() => (TokenCache::new(), false),
-        Err(e) => return Err(e.into()),
-    };
-    let (r, changed) = f(&mut cache)?;
-    if changed {
-        p.save(&if pretty { cache.serialize_pretty() } else { cache.serialize() })?;
     }
-    lock.release()?;
+}
+
+/// Tells where the content a command replaced is kept, if it replaced any.
+pub fn say_copy(out: &mut impl std::io::Write, copy: Option<&KeptCopy>, what: &str) -> std::io::Result<()> {
+    match copy {
+        Some(c) if c.new => writeln!(out, "{what} is kept at {}", clean(&c.to_string())),
+        Some(c) => writeln!(out, "{what} was already kept at {}", clean(&c.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// The tool behind a preset, as people call it.
+pub fn tool_name(p: Preset) -> &'static str {
+    match p {
+        Preset::AzureCli => "Azure CLI",
+        Preset::AzureIdentityPython | Preset::AzureIdentityPythonCae => "Azure Identity for Python",
+        Preset::AzureIdentityJs => "Azure Identity for JavaScript",
+        Preset::VisualStudio => "Visual Studio",
+        _ => "the tool owning this cache",
+    }
+}
+
+/// `true` when `a` and `b` name the same file: the same file system object
+/// when both exist, else the same absolute path.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return (x.dev(), x.ino()) == (y.dev(), y.ino());
+        }
+    }
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    abs(a) == abs(b)
+}
+
+/// Reads the cache (no lock unless the content looks corrupt: then it is
+/// re-read under the lock, so a peer's in-place write is never mistaken for
+/// corruption) and runs `f` on it. A cache that does not exist is an error
+/// naming the place, so a mistyped path is not shown as an empty cache.
+pub fn read<R>(src: &Source, f: impl FnOnce(&msal_extensions::TokenCache) -> R) -> BoxResult<R> {
+    let cache = src.cache()?;
+    if cache.persistence().change_token()?.is_absent() {
+        return Err(format!(
+            "no token cache at {} yet; check the path (or --preset), or sign in with the tool that writes it \
+             first",
+            clean(&cache.persistence().describe())
+        )
+        .into());
+    }
+    let r = cache.read(f).map_err(|e| src.explain(e))?;
+    // The process exits next: freeing thousands of entries one by one would only cost time.
+    std::mem::forget(cache);
     Ok(r)
-}
-
-/// `true` when the JSON was written indented (MSAL Python does).
-pub fn looks_indented(bytes: &[u8]) -> bool {
-    bytes.windows(2).take(4096).any(|w| w == b"\n ")
-}
-
-/// `true` when `e` (an error from this crate's library) says a store is missing or unusable.
-pub fn is_unavailable(e: &Error) -> bool {
-    matches!(e, Error::Unavailable { .. } | Error::StoreLocked { .. })
 }

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use clap::Args;
 use msal_client::azure_cli::{AzureCli, AzureCliRequest, expires_on_text};
 use msal_client::{Authority, HttpOptions, PublicClient};
-use msal_extensions::PersistedTokenCache;
 use msal_extensions::presets::Preset;
 use serde_json::{Map, Value};
 
@@ -32,7 +31,7 @@ use crate::{BoxResult, Outcome};
 pub struct TokenArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Scopes (space-separated or repeated), e.g. https://graph.microsoft.com/.default.
+    /// Scopes (space-separated or repeated), e.g. `https://graph.microsoft.com/.default`.
     /// Default with --preset azure-cli: Azure Resource Manager.
     #[arg(long = "scope", value_name = "SCOPE", num_args = 1..)]
     pub scopes: Vec<String>,
@@ -48,7 +47,7 @@ pub struct TokenArgs {
     /// The application (client) id whose tokens to use (not for Azure CLI's own).
     #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,
-    /// The authority, https://HOST[:PORT]/TENANT, treated as Entra ID (no discovery).
+    /// The authority, `https://HOST[:PORT]/TENANT`, treated as Entra ID (no discovery).
     #[arg(long, value_name = "URL")]
     pub authority: Option<String>,
     /// The signed-in user whose token to use (default: the only one in the cache).
@@ -124,7 +123,8 @@ fn from_cache(args: &TokenArgs) -> BoxResult<(String, String)> {
         ([], None) => return Err("give --scope (or --resource)".into()),
         (s, _) => s.to_vec(),
     };
-    let cache = Arc::new(PersistedTokenCache::new(args.source.resolve()?.open()?));
+    // The CLI's one way to a cache: the owner's backend and write convention, the lock timeout.
+    let cache = Arc::new(args.source.resolve()?.cache()?);
     let mut app = PublicClient::new(client_id, cache)
         .with_authority(authority(args.authority.as_deref(), args.tenant.as_deref())?);
     if let Some(http) = http_options(args.ca_file.as_ref())? {

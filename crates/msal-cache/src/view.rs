@@ -1,5 +1,7 @@
 //! `accounts` and `tokens`: what a cache holds, as a table or as JSON.
 //! Secrets are never printed; a token is identified by its fingerprint.
+//! Rows hold the cache's text as it is: the table escapes terminal controls
+//! cell by cell, and JSON output keeps the exact value (escaped as JSON).
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
@@ -8,7 +10,7 @@ use clap::Args;
 use msal_extensions::{Secret, TokenCache};
 use serde_json::{Value, json};
 
-use crate::output::{clean, fingerprint, now, relative, table, utc};
+use crate::output::{fingerprint, now, relative, table, utc};
 use crate::source::{self, SourceArgs};
 use crate::{BoxResult, Outcome};
 
@@ -46,7 +48,7 @@ pub struct TokenRow {
 }
 
 fn s(v: &Option<String>) -> String {
-    clean(v.as_deref().unwrap_or(""))
+    v.as_deref().unwrap_or("").to_owned()
 }
 
 fn fp(secret: &Option<Secret>) -> String {
@@ -68,7 +70,7 @@ pub fn account_rows(c: &TokenCache) -> Vec<AccountRow> {
             let key = (h.to_ascii_lowercase(), env.unwrap_or("").to_ascii_lowercase());
             let set = clients.entry(key).or_default();
             if !set.contains(c) {
-                set.insert(clean(c));
+                set.insert(c.to_owned());
             }
         }
     };
@@ -101,8 +103,7 @@ fn account_label(c: &TokenCache, hai: &Option<String>) -> String {
     let Some(id) = hai.as_deref().filter(|h| !h.is_empty()) else { return "(app)".into() };
     c.accounts_of(id)
         .find_map(|a| a.username.clone().filter(|u| !u.is_empty()))
-        .map(|u| clean(&u))
-        .unwrap_or_else(|| clean(id))
+        .unwrap_or_else(|| id.to_owned())
 }
 
 /// Every access, refresh and id token.
@@ -147,10 +148,7 @@ pub fn token_rows(c: &TokenCache) -> Vec<TokenRow> {
 /// `msal-cache accounts`.
 pub fn accounts(args: &ViewArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let src = args.source.resolve()?;
-    let cache = source::load(src.open()?.as_ref())?;
-    let rows = account_rows(&cache);
-    // The process exits next: freeing thousands of entries one by one would only cost time.
-    std::mem::forget(cache);
+    let rows = source::read(&src, account_rows)?;
     if args.json {
         write_accounts_json(out, &rows)?;
     } else {
@@ -200,9 +198,7 @@ pub fn write_accounts_table<W: Write>(out: &mut W, rows: &[AccountRow]) -> BoxRe
 /// `msal-cache tokens`.
 pub fn tokens(args: &ViewArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let src = args.source.resolve()?;
-    let cache = source::load(src.open()?.as_ref())?;
-    let rows = token_rows(&cache);
-    std::mem::forget(cache); // as in `accounts`
+    let rows = source::read(&src, token_rows)?;
     if args.json {
         write_tokens_json(out, &rows, now())?;
     } else {
@@ -271,20 +267,24 @@ pub struct PresetsArgs {
     pub json: bool,
 }
 
-/// `msal-cache presets`: every preset, resolved on this machine.
+/// `msal-cache presets`: every preset, resolved on this machine, with the
+/// store its owner uses here and the MSAL library that writes it.
 pub fn presets(args: &PresetsArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     use msal_extensions::presets::{Preset, PresetStorage};
     let rows: Vec<(Preset, String, String)> = Preset::ALL
         .into_iter()
         .map(|p| match p.resolve() {
             Ok(r) => {
-                let store = match r.storage() {
-                    PresetStorage::PlaintextFile => "plaintext file".to_owned(),
+                let mut store = match r.storage() {
+                    PresetStorage::File => "plaintext file".to_owned(),
                     PresetStorage::SecretService { schema, .. } => format!("Secret Service, schema {schema}"),
                     PresetStorage::Keychain { service, account } => format!("Keychain {service}/{account}"),
-                    PresetStorage::Dpapi => "DPAPI file".to_owned(),
+                    PresetStorage::Dpapi { .. } => "DPAPI file".to_owned(),
                     other => format!("{other:?}"),
                 };
+                if r.plaintext_fallback() {
+                    store.push_str(" (plaintext file if unavailable)");
+                }
                 (p, store, r.location().display().to_string())
             }
             Err(e) => (p, "-".to_owned(), format!("({e})")),
@@ -295,6 +295,7 @@ pub fn presets(args: &PresetsArgs, out: &mut impl Write) -> BoxResult<Outcome> {
             .iter()
             .map(|(p, store, loc)| {
                 json!({"name": p.name(), "confidence": format!("{:?}", p.confidence()),
+                       "owner": format!("{:?}", p.owner()),
                        "store": store, "location": loc, "source": p.source()})
             })
             .collect();
@@ -303,10 +304,11 @@ pub fn presets(args: &PresetsArgs, out: &mut impl Write) -> BoxResult<Outcome> {
         let cells: Vec<Vec<String>> = rows
             .iter()
             .map(|(p, store, loc)| {
-                vec![p.name().into(), format!("{:?}", p.confidence()), store.clone(), loc.clone()]
+                let owner = format!("{:?}", p.owner());
+                vec![p.name().into(), format!("{:?}", p.confidence()), owner, store.clone(), loc.clone()]
             })
             .collect();
-        table(out, &["PRESET", "CONFIDENCE", "STORE", "LOCATION"], &cells)?;
+        table(out, &["PRESET", "CONFIDENCE", "OWNER", "STORE", "LOCATION"], &cells)?;
     }
     Ok(Outcome::Ok)
 }

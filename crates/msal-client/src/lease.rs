@@ -52,10 +52,10 @@ pub(crate) fn lease_path(location: &Path, key: &str) -> PathBuf {
 pub(crate) fn take(location: &Path, key: &str, bound: Duration) -> Lease {
     let path = lease_path(location, key);
     // A first, non-waiting attempt tells whether another process is renewing.
-    if let Ok(lock) = LockOptions::new().timeout(Duration::ZERO).acquire(&path) {
+    if let Ok(lock) = LockOptions::new().guard(false).timeout(Duration::ZERO).acquire(&path) {
         return Lease { _lock: Some(lock), waited: false };
     }
-    match LockOptions::new().timeout(bound).acquire(&path) {
+    match LockOptions::new().guard(false).timeout(bound).acquire(&path) {
         Ok(lock) => Lease { _lock: Some(lock), waited: true },
         Err(e) => {
             log::warn!("renewal lease {}: {e}; renewing without it", path.display());

@@ -113,5 +113,7 @@ fn thirty_two_processes_one_renewal() {
         .map(|e| e.file_name())
         .filter(|n| n.to_string_lossy().contains("lockfile"))
         .collect();
-    assert!(leftovers.is_empty(), "leases and locks are released: {leftovers:?}");
+    // The cache lock's guard stays by design (nobody deletes it); a lease has none.
+    let guard = std::ffi::OsString::from("msal_token_cache.json.lockfile.guard");
+    assert_eq!(leftovers, [guard], "leases and locks are released, only the cache lock's guard stays");
 }

@@ -27,7 +27,12 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::error::{BoxError, Error, Result};
 use crate::file::{Durability, FilePersistence};
 use crate::persistence::{ChangeToken, Persistence};
+use crate::recovery::{CopyPlace, CopyReason, KeptCopy, copy_beside};
 
+/// [`Persistence::backend_name`] of this backend.
+const BACKEND: &str = "dpapi";
+
+// The platform switch, in the crate's one style (see `store.rs`).
 #[cfg_attr(windows, path = "dpapi/windows.rs")]
 #[cfg_attr(not(windows), path = "dpapi/unsupported.rs")]
 mod imp;
@@ -70,6 +75,11 @@ pub enum DpapiScope {
 /// Windows only. On other platforms [`new`](Self::new) returns
 /// [`Error::Unavailable`].
 ///
+/// This is an encrypting layer over [`FilePersistence`]: every file property
+/// (atomic replace, durability, owner and mode kept) is the plain file's. A
+/// recoverable copy ([`Persistence::keep_copy`]) keeps the encrypted blob as
+/// stored, never the decrypted text.
+///
 /// # Errors
 /// - [`Error::NotFound`] from `load` before the first save.
 /// - [`Error::Decryption`] when the file is not a DPAPI blob for this user,
@@ -105,15 +115,7 @@ impl DpapiPersistence {
     /// [`Error::Unavailable`] on platforms other than Windows, or if the path
     /// starts with `~` and no home folder is known.
     pub fn new(path: impl AsRef<Path>) -> Result<Self> {
-        if !imp::AVAILABLE {
-            return Err(Error::Unavailable {
-                backend: "dpapi",
-                message: "Windows DPAPI exists only on Windows; use the platform's own encrypted \
-                          persistence, or FilePersistence"
-                    .into(),
-                source: None,
-            });
-        }
+        crate::store::require_platform(BACKEND, imp::AVAILABLE)?;
         Ok(DpapiPersistence {
             file: FilePersistence::new(path)?,
             entropy: None,
@@ -147,26 +149,20 @@ impl DpapiPersistence {
         self.scope
     }
 
-    /// Moves an undecryptable cache file aside, to
-    /// `<file>.undecryptable-<unix seconds>`, so that the next save starts a
-    /// fresh cache while the old blob stays available for inspection.
-    /// Returns the new name, or `None` if there was no file.
+    /// Sets an undecryptable cache file aside: keeps its blob as a
+    /// recoverable copy (`<file>.corrupt-<hash>`, see
+    /// [`Persistence::keep_copy`]) and deletes the file, so that the next save
+    /// starts a fresh cache. Returns the copy's path, or `None` if there was
+    /// no file.
     ///
     /// Call it, under the cache's lock, after [`Error::Decryption`] when the
     /// user has signed in again.
     pub fn quarantine(&self) -> Result<Option<PathBuf>> {
-        let path = self.file.location();
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let mut aside = path.as_os_str().to_owned();
-        aside.push(format!(".undecryptable-{secs}"));
-        let aside = PathBuf::from(aside);
-        match std::fs::rename(path, &aside) {
-            Ok(()) => Ok(Some(aside)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("move aside the undecryptable cache", path, e)),
+        let Some(copy) = self.keep_copy(CopyReason::Corrupt)? else { return Ok(None) };
+        self.file.delete()?;
+        match copy.place {
+            CopyPlace::File(path) => Ok(Some(path)),
+            _ => Ok(None),
         }
     }
 
@@ -205,6 +201,10 @@ impl Persistence for DpapiPersistence {
         })
     }
 
+    fn delete(&self) -> Result<()> {
+        self.file.delete()
+    }
+
     fn change_token(&self) -> Result<ChangeToken> {
         self.file.change_token()
     }
@@ -218,7 +218,17 @@ impl Persistence for DpapiPersistence {
     }
 
     fn backend_name(&self) -> &'static str {
-        "dpapi"
+        BACKEND
+    }
+
+    /// Keeps the file's bytes as stored, the encrypted blob, beside it: the
+    /// copy needs the same user's key (and entropy) to read, like the cache.
+    fn keep_copy(&self, reason: CopyReason) -> Result<Option<KeptCopy>> {
+        match self.file.load_bytes() {
+            Ok(blob) => copy_beside(self.file.location(), reason, &blob, true).map(Some),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -259,7 +269,7 @@ pub(crate) fn encryption_error(location: &str, code: u32) -> Error {
         DELEGATION_REQUIRED => {
             "Windows has no DPAPI key for this session (-2146892987, \"the computer must be \
              trusted for delegation\"), as in SSH, remote, service and CI sessions; run where the user is \
-             signed in interactively, or disable encryption in this environment (use FilePersistence)"
+             signed in interactively, or store the cache unencrypted in this environment"
                 .to_owned()
         }
         BAD_KEY_STATE => {
@@ -281,8 +291,8 @@ pub(crate) fn decryption_error(location: &str, code: u32) -> Error {
     let message = match code {
         BAD_KEY_STATE => "the user's DPAPI key changed since the cache was written (-2146893813, \"key not \
              valid for use in specified state\": a password reset by an administrator, another user or an \
-             elevated session, or a copied profile); the cache cannot be recovered: sign in again, and move \
-             the file aside (DpapiPersistence::quarantine) or delete it"
+             elevated session, or a copied profile); the cache cannot be recovered: move the file aside or \
+             delete it, and sign in again"
             .to_owned(),
         DELEGATION_REQUIRED => {
             "Windows has no DPAPI key for this session (-2146892987, \"the computer must be \
@@ -315,10 +325,13 @@ mod tests {
         let e = decryption_error("c.bin", BAD_KEY_STATE);
         let s = e.to_string();
         assert!(matches!(e, Error::Decryption { .. }));
-        assert!(s.contains("-2146893813") && s.contains("sign in again") && s.contains("quarantine"), "{s}");
+        assert!(
+            s.contains("-2146893813") && s.contains("sign in again") && s.contains("move the file aside"),
+            "{s}"
+        );
         assert!(e.source().unwrap().to_string().contains("0x8009000B"));
         let s = encryption_error("c.bin", DELEGATION_REQUIRED).to_string();
-        assert!(s.contains("-2146892987") && s.contains("disable encryption"), "{s}");
+        assert!(s.contains("-2146892987") && s.contains("unencrypted"), "{s}");
         let s = decryption_error("c.bin", INVALID_DATA).to_string();
         assert!(s.contains("invalid (13)") && s.contains("entropy"), "{s}");
         let s = decryption_error("c.bin", 0x8009_0005).to_string();
@@ -414,8 +427,10 @@ mod windows_tests {
         assert!(p.load().unwrap_err().is_not_found());
         assert_eq!(p.quarantine().unwrap(), None);
         p.save("{}").unwrap();
+        let blob = std::fs::read(d.join("c.bin")).unwrap();
         let aside = p.quarantine().unwrap().unwrap();
-        assert!(aside.exists() && p.load().unwrap_err().is_not_found());
+        assert_eq!(std::fs::read(&aside).unwrap(), blob, "the copy is the encrypted blob, never plaintext");
+        assert!(p.load().unwrap_err().is_not_found());
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::error::{Error, Result};
 use crate::file::FilePersistence;
 use crate::persistence::{ChangeToken, Persistence};
+use crate::recovery::{CopyReason, KeptCopy};
+use crate::store::StoreSpec;
 
 /// What [`EncryptedPersistenceBuilder::build`] does when the platform's
 /// encrypted store cannot be used here.
@@ -79,17 +81,7 @@ impl EncryptedPersistenceBuilder {
     /// With [`Fallback::PlaintextFile`], only errors other than those two
     /// first kinds, and [`Error::Unavailable`] if `~` cannot be expanded.
     pub fn build(self) -> Result<ChosenPersistence> {
-        let err = match platform::open(&self.location) {
-            Ok(p) => return Ok(ChosenPersistence { inner: p, fallback_reason: None }),
-            Err(e) => e,
-        };
-        let may_fall_back = matches!(err, Error::Unavailable { .. } | Error::StoreLocked { .. });
-        if self.fallback != Fallback::PlaintextFile || !may_fall_back {
-            return Err(err);
-        }
-        let file = FilePersistence::new(&self.location)?;
-        warn_once(&file, &err);
-        Ok(ChosenPersistence { inner: Box::new(file), fallback_reason: Some(err) })
+        ChosenPersistence::open(&StoreSpec::encrypted_default(&self.location), self.fallback, true)
     }
 }
 
@@ -136,6 +128,27 @@ pub struct ChosenPersistence {
 }
 
 impl ChosenPersistence {
+    /// Opens `spec` ([`StoreSpec::open_verified`] when `verify`, else
+    /// [`StoreSpec::open`]) and, when it is unavailable or locked and
+    /// `fallback` allows it, a plaintext file at the same location instead.
+    ///
+    /// # Errors
+    /// As [`EncryptedPersistenceBuilder::build`].
+    pub fn open(spec: &StoreSpec, fallback: Fallback, verify: bool) -> Result<Self> {
+        let opened = if verify { spec.open_verified() } else { spec.open() };
+        let err = match opened {
+            Ok(p) => return Ok(ChosenPersistence { inner: p, fallback_reason: None }),
+            Err(e) => e,
+        };
+        let may_fall_back = matches!(err, Error::Unavailable { .. } | Error::StoreLocked { .. });
+        if fallback != Fallback::PlaintextFile || !may_fall_back || !spec.is_encrypted() {
+            return Err(err);
+        }
+        let file = FilePersistence::new(spec.location())?;
+        warn_once(&file, &err);
+        Ok(ChosenPersistence { inner: Box::new(file), fallback_reason: Some(err) })
+    }
+
     /// Why the encrypted backend was not used, when the build fell back to
     /// a plaintext file; `None` when the data is encrypted.
     pub fn fallback_reason(&self) -> Option<&Error> {
@@ -162,6 +175,10 @@ impl Persistence for ChosenPersistence {
         self.inner.load_bytes()
     }
 
+    fn delete(&self) -> Result<()> {
+        self.inner.delete()
+    }
+
     fn change_token(&self) -> Result<ChangeToken> {
         self.inner.change_token()
     }
@@ -178,6 +195,18 @@ impl Persistence for ChosenPersistence {
         self.inner.backend_name()
     }
 
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn keep_copy(&self, reason: CopyReason) -> Result<Option<KeptCopy>> {
+        self.inner.keep_copy(reason)
+    }
+
+    fn load(&self) -> Result<String> {
+        self.inner.load()
+    }
+
     fn lock_path(&self) -> PathBuf {
         self.inner.lock_path()
     }
@@ -189,42 +218,5 @@ impl fmt::Debug for ChosenPersistence {
             .field("backend", &self.inner)
             .field("fallback_reason", &self.fallback_reason)
             .finish()
-    }
-}
-
-/// The one switch choosing each platform's encrypted backend.
-mod platform {
-    use std::path::Path;
-
-    use crate::error::Result;
-    use crate::persistence::Persistence;
-
-    #[cfg(target_os = "linux")]
-    pub(super) fn open(location: &Path) -> Result<Box<dyn Persistence>> {
-        let p = crate::SecretServicePersistence::new(location)?;
-        p.verify()?;
-        Ok(Box::new(p))
-    }
-
-    /// Like the reference: no trial run (DPAPI fails only on use, e.g. in SSH sessions).
-    #[cfg(target_os = "windows")]
-    pub(super) fn open(location: &Path) -> Result<Box<dyn Persistence>> {
-        Ok(Box::new(crate::DpapiPersistence::new(location)?))
-    }
-
-    /// Like the reference: no trial run (a probe could raise a Keychain prompt).
-    #[cfg(target_os = "macos")]
-    pub(super) fn open(location: &Path) -> Result<Box<dyn Persistence>> {
-        Ok(Box::new(crate::KeychainPersistence::new(location)?))
-    }
-
-    #[cfg(not(any(target_os = "linux", target_os = "windows", target_os = "macos")))]
-    pub(super) fn open(_location: &Path) -> Result<Box<dyn Persistence>> {
-        Err(not_yet("encrypted", "this platform has no encrypted backend; use FilePersistence"))
-    }
-
-    #[cfg(not(any(target_os = "linux", target_os = "windows", target_os = "macos")))]
-    fn not_yet(backend: &'static str, message: &str) -> crate::Error {
-        crate::Error::Unavailable { backend, message: message.into(), source: None }
     }
 }

@@ -79,10 +79,20 @@ pub enum Error {
         /// Who held it when we gave up, as far as the lockfile tells.
         holder: Option<LockHolder>,
     },
+    /// The lockfile path holds something no lock protocol creates (a
+    /// directory, a FIFO, a socket, a device), so no lock can be taken there
+    /// until it is removed. Reported at once: nothing waits on it.
+    LockfileUnusable {
+        /// The lockfile path.
+        lockfile: PathBuf,
+        /// What is there instead of a regular file, e.g. `"a named pipe (FIFO)"`.
+        found: &'static str,
+    },
     /// The stored data is not what it should be (not UTF-8, not JSON, wrong
     /// types). Nothing was changed.
     Corrupt {
-        /// The file or store holding the bad data.
+        /// The file or store holding the bad data; empty when the data was
+        /// given directly (e.g. to [`TokenCache::parse`](crate::TokenCache::parse)).
         location: String,
         /// What is wrong with it.
         reason: String,
@@ -95,6 +105,34 @@ pub enum Error {
         what: &'static str,
         /// Why it is unusable.
         reason: String,
+    },
+    /// A distributed cache write kept meeting newer versions written by
+    /// other processes and gave up after its bound of attempts. Nothing of
+    /// this write was stored; calling again is safe.
+    ConflictRetriesExhausted {
+        /// The Redis key of the (sub-)partition.
+        location: String,
+        /// How many compare-and-set attempts were made.
+        attempts: u32,
+    },
+    /// A distributed cache value was encrypted with a key that is not in
+    /// this process's key ring (a key retired too early, or a process
+    /// configured with another ring). Never reported as a parse error.
+    UnknownKey {
+        /// The Redis key holding the value.
+        location: String,
+        /// The id of the key the value was written with.
+        key_id: String,
+    },
+    /// The distributed cache's Redis server (L2) could not be reached or did
+    /// not answer within the configured bound.
+    L2Unavailable {
+        /// The server or cluster, as `redis://host:port` (no credentials).
+        endpoint: String,
+        /// What was being done, e.g. `"list partitions"`.
+        op: &'static str,
+        /// The client's error, when there is one (none for a timeout).
+        source: Option<BoxError>,
     },
     /// An I/O operation on a file failed.
     Io {
@@ -121,6 +159,40 @@ pub struct LockHolder {
     /// How long the lockfile has existed in its current form (from its
     /// modification time), if that could be read.
     pub held_for: Option<Duration>,
+    /// Set when the recorded process is alive but evidently is not the
+    /// program that wrote the lockfile (its pid was reused after a crash):
+    /// the name it runs under now. Read on Linux (`/proc`); `None` elsewhere,
+    /// and when the lockfile names no program (Node).
+    pub unrelated_process: Option<String>,
+}
+
+impl LockHolder {
+    /// What to do about a lockfile held by this holder, in words a user can
+    /// act on, when its process evidently is not an MSAL program: names the
+    /// lockfile and the command that removes it. `None` otherwise.
+    pub fn advice(&self, lockfile: &Path) -> Option<String> {
+        let now = self.unrelated_process.as_deref()?;
+        let pid = self.pid?;
+        let wrote = self.program.as_deref().unwrap_or("another program");
+        Some(format!(
+            "pid {pid} is alive but now runs `{now}`, not `{wrote}` which wrote the lockfile: the lockfile was \
+             probably left by a crash and its pid reused; if no program using this token cache is running, \
+             remove it: {}",
+            remove_command(lockfile, false)
+        ))
+    }
+}
+
+/// The shell command that removes `path` (a directory when `dir`), quoted
+/// for the platform's usual shell.
+pub(crate) fn remove_command(path: &Path, dir: bool) -> String {
+    let shown = path.display().to_string();
+    if cfg!(windows) {
+        let verb = if dir { "rmdir" } else { "del" };
+        return format!("{verb} \"{}\"", shown.replace('"', ""));
+    }
+    let verb = if dir { "rmdir" } else { "rm" };
+    format!("{verb} '{}'", shown.replace('\'', "'\\''"))
 }
 
 impl Error {
@@ -176,11 +248,34 @@ impl fmt::Display for Error {
             Error::LockTimeout { lockfile, waited, holder } => {
                 fmt_lock_timeout(f, lockfile, *waited, holder.as_ref())
             }
+            Error::LockfileUnusable { lockfile, found } => write!(
+                f,
+                "cannot lock {}: it is {found}, not a lockfile (no MSAL library creates one there); remove it: {}",
+                lockfile.display(),
+                remove_command(lockfile, *found == "a directory")
+            ),
+            Error::Corrupt { location, reason } if location.is_empty() => {
+                write!(f, "the token cache is corrupt: {reason}")
+            }
             Error::Corrupt { location, reason } => {
                 write!(f, "the token cache at {location} is corrupt: {reason}")
             }
             Error::InvalidInput { what, reason } => write!(f, "invalid {what}: {reason}"),
             Error::Io { op, path, .. } => write!(f, "failed to {op} {}", path.display()),
+            Error::ConflictRetriesExhausted { location, attempts } => write!(
+                f,
+                "gave up writing {location} after {attempts} attempts: other writers kept changing it; \
+                 retry, or raise the conflict bound if this partition is that busy"
+            ),
+            Error::UnknownKey { location, key_id } => write!(
+                f,
+                "the value at {location} was encrypted with key id {key_id:?}, which is not in the key ring; \
+                 add that key to the ring (as an old key) to read it"
+            ),
+            Error::L2Unavailable { endpoint, op, .. } => write!(
+                f,
+                "could not {op}: the Redis server {endpoint} is unreachable or did not answer in time"
+            ),
         }
     }
 }
@@ -205,6 +300,9 @@ fn fmt_lock_timeout(
     if let Some(d) = h.held_for {
         write!(f, " for {:.1} s", d.as_secs_f64())?;
     }
+    if let Some(advice) = h.advice(lockfile) {
+        return write!(f, "; {advice}");
+    }
     write!(
         f,
         "; if that process is stuck, stop it; a lockfile whose process has exited is taken over automatically"
@@ -217,7 +315,8 @@ impl std::error::Error for Error {
             Error::Io { source, .. } => Some(source),
             Error::Encryption { source, .. }
             | Error::Decryption { source, .. }
-            | Error::Unavailable { source, .. } => {
+            | Error::Unavailable { source, .. }
+            | Error::L2Unavailable { source, .. } => {
                 source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
             }
             _ => None,
@@ -233,9 +332,11 @@ impl From<Error> for io::Error {
             Error::Io { source, .. } => source.kind(),
             Error::LockTimeout { .. } => io::ErrorKind::TimedOut,
             Error::Corrupt { .. } | Error::Decryption { .. } => io::ErrorKind::InvalidData,
-            Error::InvalidInput { .. } => io::ErrorKind::InvalidInput,
+            Error::InvalidInput { .. } | Error::LockfileUnusable { .. } => io::ErrorKind::InvalidInput,
             Error::Unavailable { .. } => io::ErrorKind::Unsupported,
             Error::StoreLocked { .. } => io::ErrorKind::PermissionDenied,
+            Error::UnknownKey { .. } => io::ErrorKind::InvalidData,
+            Error::L2Unavailable { .. } => io::ErrorKind::NotConnected,
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, err)
@@ -263,10 +364,37 @@ mod tests {
                 pid: Some(42),
                 program: Some("az".into()),
                 held_for: Some(Duration::from_secs(3)),
+                unrelated_process: None,
             }),
         };
         let s = e.to_string();
         assert!(s.contains("pid 42") && s.contains("(az)") && s.contains("3.0 s"), "{s}");
+        assert!(!s.contains("rm '"), "no removal advice for a plausible holder: {s}");
+    }
+
+    #[test]
+    fn unrelated_live_holder_gets_removal_advice() {
+        let holder = LockHolder {
+            pid: Some(42),
+            program: Some("/usr/bin/az".into()),
+            held_for: None,
+            unrelated_process: Some("sleep".into()),
+        };
+        let e = Error::LockTimeout {
+            lockfile: "/c/it's.lockfile".into(),
+            waited: Duration::ZERO,
+            holder: Some(holder),
+        };
+        let s = e.to_string();
+        assert!(s.contains("now runs `sleep`"), "{s}");
+        let rm = if cfg!(windows) { r#"del "/c/it's.lockfile""# } else { r"rm '/c/it'\''s.lockfile'" };
+        assert!(s.contains(rm), "quoted for the platform's shell: {s}");
+    }
+
+    #[test]
+    fn corrupt_without_location_does_not_say_at() {
+        let e = Error::Corrupt { location: String::new(), reason: "r".into() };
+        assert_eq!(e.to_string(), "the token cache is corrupt: r");
     }
 
     #[test]

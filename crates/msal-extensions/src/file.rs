@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +34,9 @@ pub enum Durability {
 ///
 /// - `~` at the start of the path is expanded to the home folder.
 /// - Missing parent folders are created, `0700` (owner only) on Unix.
-/// - The file is `0600` (owner only) whatever the umask.
+/// - A new file is `0600` (owner only) whatever the umask; a save over an
+///   existing file keeps its owner, group and mode (so root saving a user's
+///   cache leaves it the user's).
 /// - [`save`](Persistence::save) writes a temporary file in the same folder,
 ///   flushes it and renames it over the cache, so readers and crashes see
 ///   the old or the new content, never a mix (see [`Durability`]).
@@ -98,19 +100,11 @@ impl FilePersistence {
         let file = match created {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                fs::OpenOptions::new().append(true).open(&self.path).with_path("open", &self.path)?
+                sys::open_append_regular(&self.path).with_path("open", &self.path)?
             }
             Err(e) => return Err(Error::io("create", &self.path, e)),
         };
         file.set_modified(std::time::SystemTime::now()).with_path("set the modification time of", &self.path)
-    }
-
-    /// Deletes the file; `Ok` if it did not exist.
-    pub fn delete(&self) -> Result<()> {
-        match fs::remove_file(&self.path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("delete", &self.path, e)),
-            _ => Ok(()),
-        }
     }
 
     /// Once per instance, after a successful save: remove temporary files that
@@ -165,11 +159,25 @@ impl Persistence for FilePersistence {
         Ok(())
     }
 
+    /// Reads the file. Never blocks on a FIFO planted at the path: anything
+    /// but a regular file is an [`Error::Io`] saying what is there.
     fn load_bytes(&self) -> Result<Vec<u8>> {
-        match fs::read(&self.path) {
+        let read = sys::open_regular(&self.path).and_then(|mut f| {
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes).map(|_| bytes)
+        });
+        match read {
             Ok(bytes) => Ok(bytes),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::not_found(&self.path)),
             Err(e) => Err(Error::io("read", &self.path, e)),
+        }
+    }
+
+    /// Deletes the file; `Ok` if it did not exist.
+    fn delete(&self) -> Result<()> {
+        match fs::remove_file(&self.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("delete", &self.path, e)),
+            _ => Ok(()),
         }
     }
 

@@ -26,17 +26,22 @@ use std::fmt;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::file::FilePersistence;
-use crate::persistence::{ChangeToken, Persistence};
+use crate::item::{SecretItem, SecretItemPersistence};
+#[cfg(doc)]
+use crate::persistence::Persistence;
 
+// The platform switch, in the crate's one style (see `store.rs`).
 #[cfg_attr(target_os = "macos", path = "keychain/macos.rs")]
 #[cfg_attr(not(target_os = "macos"), path = "keychain/unsupported.rs")]
 mod imp;
 
 /// The reference's default service name (also its package name).
 pub(crate) const DEFAULT_SERVICE: &str = "msal-extensions";
+/// [`SecretItem::backend_name`] of this backend.
+const BACKEND: &str = "keychain";
 
 /// `errSecItemNotFound`.
 const ITEM_NOT_FOUND: i32 = -25300;
@@ -52,10 +57,11 @@ const NO_DEFAULT_KEYCHAIN: i32 = -25307;
 const INTERACTION_NOT_ALLOWED: i32 = -25308;
 
 /// The token cache as a macOS Keychain generic password, compatible with the
-/// Python reference's `KeychainPersistence`.
+/// Python reference's `KeychainPersistence`: a [`KeychainItem`] in the
+/// [`SecretItemPersistence`] adapter.
 ///
 /// # Platform behavior
-/// macOS only. On other platforms [`new`](Self::new) returns
+/// macOS only. On other platforms [`new`](SecretItemPersistence::<KeychainItem>::new) returns
 /// [`Error::Unavailable`]. **This code is compiled and linted for
 /// `aarch64-apple-darwin` and `x86_64-apple-darwin` in CI, but not run
 /// there**: no macOS machine is available to the project's CI.
@@ -70,6 +76,9 @@ const INTERACTION_NOT_ALLOWED: i32 = -25308;
 /// - [`Error::Encryption`] / [`Error::Decryption`] for other Keychain
 ///   failures while saving / loading, with the `OSStatus` as the source.
 ///
+/// A recoverable copy ([`Persistence::keep_copy`]) is a second generic
+/// password with the same service and the account `<account>.<reason>-<hash>`.
+///
 /// # Examples
 /// ```no_run
 /// use msal_extensions::{KeychainPersistence, Persistence};
@@ -79,14 +88,9 @@ const INTERACTION_NOT_ALLOWED: i32 = -25308;
 /// cache.save("{}")?;
 /// # Ok::<(), msal_extensions::Error>(())
 /// ```
-#[derive(Clone)]
-pub struct KeychainPersistence {
-    signal: FilePersistence,
-    service: String,
-    account: String,
-}
+pub type KeychainPersistence = SecretItemPersistence<KeychainItem>;
 
-impl KeychainPersistence {
+impl SecretItemPersistence<KeychainItem> {
     /// A keychain item announced by the signal file at `signal_path` (`~`
     /// expanded), with the reference's default service and account.
     ///
@@ -94,52 +98,64 @@ impl KeychainPersistence {
     /// [`Error::Unavailable`] on platforms other than macOS, or if the path
     /// starts with `~` and no home folder is known.
     pub fn new(signal_path: impl AsRef<Path>) -> Result<Self> {
-        if !imp::AVAILABLE {
-            return Err(Error::Unavailable {
-                backend: "keychain",
-                message: "the macOS Keychain exists only on macOS; use the platform's own encrypted \
-                          persistence, or FilePersistence"
-                    .into(),
-                source: None,
-            });
-        }
+        crate::store::require_platform(BACKEND, imp::AVAILABLE)?;
         Self::new_unchecked(signal_path.as_ref())
     }
 
     fn new_unchecked(signal_path: &Path) -> Result<Self> {
-        Ok(KeychainPersistence {
-            signal: FilePersistence::new(signal_path)?,
-            service: DEFAULT_SERVICE.to_owned(),
-            account: default_account(signal_path),
-        })
+        let item =
+            KeychainItem { service: DEFAULT_SERVICE.to_owned(), account: default_account(signal_path) };
+        SecretItemPersistence::with_item(signal_path, item)
     }
 
     /// Uses `service` instead of `"msal-extensions"`; empty keeps the default
     /// (as in the reference).
-    pub fn with_service(mut self, service: &str) -> Self {
-        if !service.is_empty() {
-            self.service = service.to_owned();
-        }
-        self
+    pub fn with_service(self, service: &str) -> Self {
+        self.map_item(|i| KeychainItem { service: non_empty(service, i.service), ..i })
     }
 
     /// Uses `account` instead of the hash of the signal path; empty keeps
     /// the default (as in the reference).
-    pub fn with_account(mut self, account: &str) -> Self {
-        if !account.is_empty() {
-            self.account = account.to_owned();
-        }
-        self
+    pub fn with_account(self, account: &str) -> Self {
+        self.map_item(|i| KeychainItem { account: non_empty(account, i.account), ..i })
     }
 
     /// The item's service name.
     pub fn service(&self) -> &str {
-        &self.service
+        &self.item().service
     }
 
     /// The item's account name.
     pub fn account(&self) -> &str {
-        &self.account
+        &self.item().account
+    }
+
+    fn map_item(self, f: impl FnOnce(KeychainItem) -> KeychainItem) -> Self {
+        let (signal, item) = self.into_parts();
+        SecretItemPersistence::from_parts(signal, f(item))
+    }
+}
+
+fn non_empty(given: &str, default: String) -> String {
+    if given.is_empty() { default } else { given.to_owned() }
+}
+
+/// One generic password in the user's default keychain: the [`SecretItem`]
+/// behind [`KeychainPersistence`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeychainItem {
+    service: String,
+    account: String,
+}
+
+impl KeychainItem {
+    /// The item with this service and account.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] on platforms other than macOS.
+    pub fn new(service: &str, account: &str) -> Result<Self> {
+        crate::store::require_platform(BACKEND, imp::AVAILABLE)?;
+        Ok(KeychainItem { service: service.to_owned(), account: account.to_owned() })
     }
 
     /// `Service:<service> Account:<account>`, the reference's wording.
@@ -148,52 +164,47 @@ impl KeychainPersistence {
     }
 }
 
+impl SecretItem for KeychainItem {
+    fn get(&self) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        match imp::get(&self.service, &self.account) {
+            Ok(secret) => Ok(Some(Zeroizing::new(secret))),
+            Err(ITEM_NOT_FOUND) => Ok(None),
+            Err(status) => Err(keychain_error(status, Op::Load, &self.item_name())),
+        }
+    }
+
+    fn set(&self, secret: &[u8]) -> Result<()> {
+        imp::set(&self.service, &self.account, secret)
+            .map_err(|status| keychain_error(status, Op::Save, &self.item_name()))
+    }
+
+    fn delete(&self) -> Result<bool> {
+        match imp::delete(&self.service, &self.account) {
+            Ok(()) => Ok(true),
+            Err(ITEM_NOT_FOUND) => Ok(false),
+            Err(status) => Err(keychain_error(status, Op::Save, &self.item_name())),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("Keychain item {}", self.item_name())
+    }
+
+    fn backend_name(&self) -> &'static str {
+        BACKEND
+    }
+
+    /// The same service, account `<account>.<tag>`: Keychain lookups are by
+    /// exact service and account, so no peer finds it.
+    fn sibling(&self, tag: &str) -> Self {
+        KeychainItem { service: self.service.clone(), account: format!("{}.{tag}", self.account) }
+    }
+}
+
 /// The reference's default account: lowercase hex SHA-256 of the path text as given.
 pub(crate) fn default_account(signal_path: &Path) -> String {
     let digest = Sha256::digest(signal_path.to_string_lossy().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-impl Persistence for KeychainPersistence {
-    /// Stores the item, then touches the signal file.
-    fn save_bytes(&self, content: &[u8]) -> Result<()> {
-        imp::set(&self.service, &self.account, content)
-            .map_err(|status| keychain_error(status, Op::Save, &self.item_name()))?;
-        self.signal.touch()
-    }
-
-    fn load_bytes(&self) -> Result<Vec<u8>> {
-        imp::get(&self.service, &self.account)
-            .map_err(|status| keychain_error(status, Op::Load, &self.item_name()))
-    }
-
-    /// The signal file's token: it changes on every save by any process.
-    fn change_token(&self) -> Result<ChangeToken> {
-        self.signal.change_token()
-    }
-
-    /// The signal file.
-    fn location(&self) -> &Path {
-        self.signal.location()
-    }
-
-    fn is_encrypted(&self) -> bool {
-        true
-    }
-
-    fn backend_name(&self) -> &'static str {
-        "keychain"
-    }
-}
-
-impl fmt::Debug for KeychainPersistence {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeychainPersistence")
-            .field("signal", &self.signal.location())
-            .field("service", &self.service)
-            .field("account", &self.account)
-            .finish()
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,6 +274,7 @@ pub(crate) fn keychain_error(status: i32, op: Op, item: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::persistence::Persistence as _;
 
     #[test]
     fn default_account_is_sha256_hex_of_the_path_as_given() {
@@ -284,7 +296,8 @@ mod tests {
         assert_eq!(p.service(), DEFAULT_SERVICE);
         assert_eq!(p.account(), default_account(Path::new("/s")));
         let p = p.with_service("Microsoft.Developer.IdentityService").with_account("MSALCache");
-        assert_eq!(p.item_name(), "Service:Microsoft.Developer.IdentityService Account:MSALCache");
+        assert_eq!(p.item().item_name(), "Service:Microsoft.Developer.IdentityService Account:MSALCache");
+        assert_eq!(p.item().sibling("corrupt-01").account, "MSALCache.corrupt-01");
     }
 
     #[test]

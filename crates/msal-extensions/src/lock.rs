@@ -26,6 +26,17 @@
 //!    path's and start over, so the classic "flock on a deleted lockfile" race
 //!    cannot give two holders among processes using this crate.
 //!
+//! 4. **Guard.** Around all of this a holder also holds an OS lock on a
+//!    companion file, `<lockfile>.guard`, that nobody deletes, so two
+//!    processes using this crate never hold the lock at once even when a peer
+//!    (msal-node-extensions) deletes the lockfile of a live holder. See
+//!    `lock/companion.rs` for the protocol and why peers are unaffected.
+//!
+//! Nothing here ever blocks in the kernel: lockfiles are opened with
+//! `O_NONBLOCK`, and a lockfile path holding anything but a regular file (a
+//! directory, a FIFO, a socket) is reported at once as
+//! [`Error::LockfileUnusable`], naming the path and the command that removes it.
+//!
 //! On Windows the same steps run on Windows primitives: the lockfile is
 //! created with `CREATE_NEW` and a handle that does not share delete access,
 //! then locked with `LockFileEx`; it is deleted through the holder's own
@@ -60,6 +71,8 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::error::{Error, IoResultExt, LockHolder, Result};
 use crate::sys::{self, FileId, ProcessState};
 
+mod companion;
+
 /// The lockfile path for a cache at `location`: `<location>.lockfile`.
 pub fn default_lock_path(location: &Path) -> PathBuf {
     let mut s = location.as_os_str().to_owned();
@@ -87,6 +100,7 @@ pub struct LockOptions {
     unidentified_grace: Duration,
     min_backoff: Duration,
     max_backoff: Duration,
+    guard: bool,
 }
 
 impl Default for LockOptions {
@@ -96,6 +110,7 @@ impl Default for LockOptions {
             unidentified_grace: Duration::from_secs(2),
             min_backoff: Duration::from_micros(200),
             max_backoff: Duration::from_millis(2),
+            guard: true,
         }
     }
 }
@@ -134,6 +149,18 @@ impl LockOptions {
         self
     }
 
+    /// Whether to also hold the companion guard `<lockfile>.guard` (default
+    /// `true`; see the [module docs](crate::lock)). The guard keeps this
+    /// crate's processes exclusive when a peer deletes a live lockfile, and
+    /// stays in the folder for good. Turn it off only for a lockfile no MSAL
+    /// peer knows about (a program's own private lock, such as msal-client's
+    /// renewal leases): there nobody deletes a live lockfile, the lockfile
+    /// protocol alone is exclusive, and no guard file is left behind.
+    pub fn guard(mut self, yes: bool) -> Self {
+        self.guard = yes;
+        self
+    }
+
     /// The timeout in force.
     pub fn get_timeout(&self) -> Duration {
         self.timeout
@@ -143,8 +170,10 @@ impl LockOptions {
     ///
     /// # Errors
     /// [`Error::LockTimeout`] naming the holder when the deadline passes;
-    /// [`Error::Io`] when the lockfile or its folder cannot be created or opened
-    /// (e.g. permission denied, or a symbolic link planted at the lockfile path).
+    /// [`Error::LockfileUnusable`] at once when the path holds a directory,
+    /// FIFO, socket or device; [`Error::Io`] when the lockfile or its folder
+    /// cannot be created or opened (e.g. permission denied, or a symbolic
+    /// link planted at the lockfile path).
     pub fn acquire(&self, lockfile: impl AsRef<Path>) -> Result<CrossPlatLock> {
         CrossPlatLock::acquire_inner(lockfile.as_ref(), self)
     }
@@ -175,6 +204,8 @@ impl LockOptions {
 pub struct CrossPlatLock {
     path: PathBuf,
     file: Option<File>,
+    /// The guard's OS lock (see `lock/companion.rs`), released after the lockfile.
+    guard: Option<companion::Guard>,
     id: FileId,
     slot: Option<ProcessSlot>,
     /// Whether we had to wait for it (others are likely waiting too).
@@ -212,26 +243,45 @@ impl CrossPlatLock {
                 pid: Some(std::process::id()),
                 program: Some(own_program()),
                 held_for: None,
+                unrelated_process: None,
             }),
         })?;
         let stamp = format!("{} {}", std::process::id(), own_program());
         let mut waiter = Waiter::new(opts);
         yield_to_waiters(&path, deadline, &mut waiter.rng);
+        let acquired = if opts.guard {
+            companion::acquire(&path, || waiter.pause(deadline))?
+        } else {
+            companion::Acquired::Unusable
+        };
+        let guard = match acquired {
+            companion::Acquired::Held(g) => Some(g),
+            companion::Acquired::Unusable => None,
+            companion::Acquired::TimedOut => {
+                let holder = holder_at(&path);
+                return Err(Error::LockTimeout { lockfile: path, waited: started.elapsed(), holder });
+            }
+        };
         loop {
             match attempt(&path, stamp.as_bytes(), &mut waiter, opts)? {
                 Attempt::Acquired(file, id) => {
                     let contended = waiter.paused;
-                    return Ok(CrossPlatLock { path, file: Some(file), id, slot: Some(slot), contended });
+                    let slot = Some(slot);
+                    return Ok(CrossPlatLock { path, file: Some(file), guard, id, slot, contended });
                 }
                 // Starting over is immediate, but not past the deadline: a
                 // folder or lockfile deleted over and over must not spin forever.
                 Attempt::Retry if Instant::now() < deadline => continue,
                 Attempt::Retry => {}
-                Attempt::Busy(holder) => waiter.last_holder = holder.or(waiter.last_holder.take()),
+                // The latest reason to wait: a live existence holder, or a flock holder (None).
+                Attempt::Busy(holder) => waiter.last_holder = holder,
             }
             if !waiter.pause(deadline) {
                 // Read who holds it once, when giving up, not on every poll.
-                let holder = holder_at(&path).or(waiter.last_holder);
+                let holder = match waiter.last_holder.take() {
+                    Some(existence_holder) => Some(identify(existence_holder)),
+                    None => holder_at(&path),
+                };
                 return Err(Error::LockTimeout { lockfile: path, waited: started.elapsed(), holder });
             }
         }
@@ -241,6 +291,7 @@ impl CrossPlatLock {
         let Some(file) = self.file.take() else { return Ok(()) };
         let result = self.delete_if_ours(&file);
         drop(file); // closing the descriptor releases the flock
+        drop(self.guard.take()); // then the guard, so the next Rust holder finds the lockfile gone
         if self.contended {
             note_contended_release(&self.path);
         }
@@ -289,11 +340,10 @@ enum Attempt {
 fn attempt(path: &Path, stamp: &[u8], waiter: &mut Waiter, opts: &LockOptions) -> Result<Attempt> {
     // Probe an existing lockfile first: while the lock is busy this is the
     // cheap path (open + flock), and it is what every waiter repeats.
-    match sys::open_existing(path) {
-        Ok(file) => return judge_existing(path, file, waiter, opts),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) if sys::is_busy(&e) => return Ok(Attempt::Busy(None)), // Windows: in use or being deleted
-        Err(e) => return Err(open_error(path, e)),
+    match open_lockfile(path)? {
+        Opened::File(file) => return judge_existing(path, file, waiter, opts),
+        Opened::Absent => {}
+        Opened::Busy => return Ok(Attempt::Busy(None)), // Windows: in use or being deleted
     }
     match sys::create_stamped_lockfile(path, stamp) {
         Ok(Some(file)) => {
@@ -321,6 +371,40 @@ fn judge_existing(path: &Path, file: File, waiter: &mut Waiter, opts: &LockOptio
         Err(TryLockError::WouldBlock) => Ok(Attempt::Busy(None)),
         Err(TryLockError::Error(e)) => Err(Error::io("lock", path, e)),
     }
+}
+
+/// An existing lockfile, opened without blocking.
+enum Opened {
+    File(File),
+    Absent,
+    /// Windows: a holder's handle forbids ours, or the file is being deleted.
+    Busy,
+}
+
+/// Opens the lockfile at `path` without ever blocking, and refuses anything
+/// that is not a regular file with [`Error::LockfileUnusable`].
+fn open_lockfile(path: &Path) -> Result<Opened> {
+    match sys::open_existing(path) {
+        Ok(file) => match file.metadata() {
+            Ok(m) if m.is_file() => Ok(Opened::File(file)),
+            Ok(m) => Err(unusable(path, &m)),
+            Err(e) => Err(Error::io("read the metadata of the lockfile", path, e)),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Opened::Absent),
+        Err(e) => {
+            // A socket cannot be opened, and on Windows neither can a directory
+            // (access denied, which would otherwise read as "busy").
+            match fs::symlink_metadata(path) {
+                Ok(m) if !m.is_file() && !m.file_type().is_symlink() => Err(unusable(path, &m)),
+                _ if sys::is_busy(&e) => Ok(Opened::Busy),
+                _ => Err(open_error(path, e)),
+            }
+        }
+    }
+}
+
+fn unusable(path: &Path, meta: &fs::Metadata) -> Error {
+    Error::LockfileUnusable { lockfile: path.to_path_buf(), found: sys::kind_of(&meta.file_type()) }
 }
 
 fn open_error(path: &Path, e: io::Error) -> Error {
@@ -388,7 +472,47 @@ fn started_after(started: SystemTime, lockfile_modified: Option<SystemTime>) -> 
 
 /// The holder recorded in the lockfile at `path`, if it can be read.
 fn holder_at(path: &Path) -> Option<LockHolder> {
-    read_holder(&sys::open_existing(path).ok()?)
+    match open_lockfile(path) {
+        Ok(Opened::File(f)) => read_holder(&f),
+        _ => None,
+    }
+}
+
+/// Adds to an existence holder (its `flock` is free, its pid alive) whether
+/// the live process evidently is not the program that wrote the lockfile.
+fn identify(mut holder: LockHolder) -> LockHolder {
+    if let (Some(pid), Some(program)) = (holder.pid, holder.program.as_deref()) {
+        holder.unrelated_process = unrelated_process(pid, program);
+    }
+    holder
+}
+
+/// The name `pid` runs under now, when none of its names (argv, command
+/// name) can be the `recorded` program that wrote the lockfile. Lenient on
+/// purpose: Python records its script (`.../__main__.py`) while the process
+/// runs as `python3`, so a Python script and a Python interpreter match.
+fn unrelated_process(pid: u32, recorded: &str) -> Option<String> {
+    let names = sys::process_names(pid)?;
+    let want = stem(recorded);
+    let python_script = recorded.to_ascii_lowercase().ends_with(".py");
+    let related = want.is_empty()
+        || names.iter().any(|n| {
+            let have = stem(n);
+            n == recorded || have == want || (python_script && have.starts_with("python"))
+        });
+    if related { None } else { names.first().map(|n| stem_display(n)) }
+}
+
+/// The lower-cased file name of a program path, without extension.
+fn stem(program: &str) -> String {
+    let name = program.rsplit(['/', '\\']).next().unwrap_or(program);
+    let name = name.strip_suffix(".exe").or_else(|| name.strip_suffix(".py")).unwrap_or(name);
+    name.to_ascii_lowercase()
+}
+
+fn stem_display(program: &str) -> String {
+    let name = program.rsplit(['/', '\\']).next().unwrap_or(program);
+    name.chars().filter(|c| !c.is_control()).take(100).collect()
 }
 
 /// Reads the holder recorded in a lockfile (at most 4 KiB of it).
@@ -397,10 +521,7 @@ fn read_holder(file: &File) -> Option<LockHolder> {
     file.take(4096).read_to_end(&mut buf).ok()?;
     let held_for = file.metadata().and_then(|m| m.modified()).ok().and_then(|m| m.elapsed().ok());
     let (pid, program) = parse_lock_content(&String::from_utf8_lossy(&buf));
-    if pid.is_none() && program.is_none() {
-        return Some(LockHolder { pid: None, program: None, held_for });
-    }
-    Some(LockHolder { pid, program, held_for })
+    Some(LockHolder { pid, program, held_for, unrelated_process: None })
 }
 
 /// What [`inspect`] found at a lockfile path: whether a lock is held, by
@@ -454,6 +575,15 @@ impl LockState {
         matches!(self, LockState::HeldByFlock { .. } | LockState::HeldByLivePid { .. })
     }
 
+    /// What to tell a user about this state when its holder evidently is not
+    /// an MSAL program (see [`LockHolder::advice`]); `None` otherwise.
+    pub fn advice(&self, lockfile: &Path) -> Option<String> {
+        match self {
+            LockState::HeldByLivePid { holder } => holder.advice(lockfile),
+            _ => None,
+        }
+    }
+
     /// What the lockfile records about its holder, when it exists.
     pub fn holder(&self) -> Option<&LockHolder> {
         match self {
@@ -473,8 +603,9 @@ impl LockState {
 /// and never changes the file.
 ///
 /// # Errors
-/// [`Error::Io`] when the lockfile exists but cannot be opened or locked
-/// (e.g. permission denied, or it is a symbolic link).
+/// [`Error::LockfileUnusable`] when the path holds a directory, FIFO, socket
+/// or device; [`Error::Io`] when the lockfile exists but cannot be opened or
+/// locked (e.g. permission denied, or it is a symbolic link).
 ///
 /// # Examples
 /// ```
@@ -525,12 +656,11 @@ pub fn remove_stale(lockfile: impl AsRef<Path>) -> Result<LockState> {
 /// The state of the lockfile, and the file itself with its `flock` held
 /// when we could take it (so a caller can act on the verdict atomically).
 fn examine(path: &Path) -> Result<(LockState, Option<File>)> {
-    let file = match sys::open_existing(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((LockState::Absent, None)),
+    let file = match open_lockfile(path)? {
+        Opened::File(f) => f,
+        Opened::Absent => return Ok((LockState::Absent, None)),
         // Windows: a holder's handle forbids ours (or the file is being deleted).
-        Err(e) if sys::is_busy(&e) => return Ok((LockState::HeldByFlock { holder: None }, None)),
-        Err(e) => return Err(open_error(path, e)),
+        Opened::Busy => return Ok((LockState::HeldByFlock { holder: None }, None)),
     };
     match file.try_lock() {
         Ok(()) => {}
@@ -543,7 +673,7 @@ fn examine(path: &Path) -> Result<(LockState, Option<File>)> {
     let modified = file.metadata().and_then(|m| m.modified()).ok();
     let state = match holder.clone().filter(|h| h.pid.is_some()) {
         Some(h) => match judge_pid(h.pid.unwrap_or_default(), modified) {
-            Verdict::Alive => LockState::HeldByLivePid { holder: h },
+            Verdict::Alive => LockState::HeldByLivePid { holder: identify(h) },
             Verdict::Stale => LockState::StaleDeadPid { holder: h },
         },
         None => {
@@ -580,7 +710,8 @@ fn own_program() -> String {
         .unwrap_or_else(|| "rust".into())
 }
 
-fn absolute(path: &Path) -> PathBuf {
+/// `path`, made absolute against the current folder (as lockfiles are held).
+pub(crate) fn absolute(path: &Path) -> PathBuf {
     if path.is_absolute() {
         return path.to_path_buf();
     }
@@ -795,6 +926,19 @@ mod tests {
         let pid = c.id();
         c.wait().unwrap();
         pid
+    }
+
+    #[test]
+    fn guard_stays_by_default_and_is_never_made_when_turned_off() {
+        let dir =
+            std::env::temp_dir().join(format!("msalx-guardopt-{}-{:?}", std::process::id(), Instant::now()));
+        let (with, without) = (dir.join("a.lockfile"), dir.join("b.lockfile"));
+        LockOptions::new().acquire(&with).unwrap().release().unwrap();
+        LockOptions::new().guard(false).acquire(&without).unwrap().release().unwrap();
+        let mut names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, ["a.lockfile.guard"], "only the guarded lock leaves its guard");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! [`PersistedTokenCache`]: a [`TokenCache`] kept in a [`Persistence`] and
-//! shared by threads and processes.
+//! shared by threads and processes; the one read-modify-write path.
 //!
 //! # How it stays correct and cheap
 //! - **Change detection by equality.** Before every read the persistence's
@@ -11,6 +11,12 @@
 //!   takes the cross-process lock once, reloads if the token changed, applies
 //!   the whole change, saves and unlocks. The Python reference takes three to
 //!   five rounds for one `add`, and another process can interleave between them.
+//! - **No write without a change.** Every [`TokenCache`] method that changes
+//!   an entry moves the cache's revision; `modify` saves only when it moved
+//!   (or the closure replaced the cache), so a no-op leaves the store, its
+//!   modification time and every peer's cached copy alone.
+//! - **The layout is kept.** A cache written indented (MSAL Python) is saved
+//!   indented, a compact one (MSAL .NET) compact, unless a [`Layout`] is set.
 //! - **Reads take no lock.** Saves replace the file atomically, so a reader
 //!   sees a whole old or new cache. Peers that write in place (MSAL Python's
 //!   `FilePersistence` truncates then writes) can expose a partial file for a
@@ -18,20 +24,25 @@
 //!   under the lock before concluding the content is really corrupt (so
 //!   such a read can wait for the lock; an intact cache never does).
 //! - **Corrupt content is never silently dropped.** With
-//!   [`OnCorrupt::Quarantine`] (the default) a copy is kept beside the cache
-//!   as `<name>.corrupt-<unix seconds>`, a warning is logged, and the cache
-//!   goes on empty; with [`OnCorrupt::Fail`] the [`Error::Corrupt`] is returned.
+//!   [`OnCorrupt::Quarantine`] (the default) a recoverable copy is kept by the
+//!   store itself ([`Persistence::keep_copy`]: the encrypted blob for DPAPI,
+//!   a second item for a secret store, never decrypted plaintext), once per
+//!   distinct content, a warning is logged, and the cache goes on empty; a
+//!   complete cache followed by junk (msal-node can leave one) is recovered
+//!   instead: its leading document is kept. With [`OnCorrupt::Fail`] the
+//!   [`Error::Corrupt`] is returned and nothing is written.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use crate::cache::{
     AccessToken, AccessTokenQuery, Account, RefreshToken, TokenCache, TokenResponse, WriteConvention,
 };
 use crate::error::{Error, Result};
-use crate::lock::LockOptions;
+use crate::lock::{CrossPlatLock, LockOptions};
 use crate::persistence::{ChangeToken, Persistence};
+use crate::recovery::{CopyReason, KeptCopy};
 
 // Change notification: subscribers and their hook (a no-op without the `watch` feature).
 mod watch;
@@ -41,19 +52,52 @@ mod watch;
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnCorrupt {
-    /// Copy the bad content to `<name>.corrupt-<unix seconds>` beside the
-    /// cache, log a warning, and continue with an empty cache (the next save
-    /// replaces the bad file). Sign-ins are repeated; no program stays stuck.
+    /// Keep a recoverable copy of the bad content
+    /// ([`Persistence::keep_copy`], once per distinct content), log a
+    /// warning, and continue with an empty cache (or, for a complete cache
+    /// followed by junk, with that cache); the next change replaces the bad
+    /// content. Sign-ins are repeated; no program stays stuck.
     #[default]
     Quarantine,
     /// Return [`Error::Corrupt`] from every operation until someone repairs
-    /// or deletes the file.
+    /// or deletes the content; never write (for read-only tools).
+    /// [`replace`](PersistedTokenCache::replace) still repairs.
     Fail,
+}
+
+/// How a save lays the JSON out.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// As the stored content is: indented if it was indented (MSAL Python
+    /// writes indent 4), else compact; compact for a new store. The default.
+    #[default]
+    Keep,
+    /// Compact, like MSAL .NET: smaller and faster.
+    Compact,
+    /// Indented by four spaces, like MSAL Python.
+    Indented,
+}
+
+/// What a change did to the store.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SaveReport {
+    /// Whether the store was written (`false`: nothing changed, nothing written).
+    pub written: bool,
+    /// The recoverable copy of the content that was replaced, when one was
+    /// kept ([`PersistedTokenCache::keep_replaced`], or corrupt content
+    /// replaced by [`replace`](PersistedTokenCache::replace)).
+    pub copy: Option<KeptCopy>,
 }
 
 /// How long a reader waits before re-reading content that looked corrupt:
 /// long enough for a peer's in-place write of a large cache to finish.
 const CORRUPT_RETRY_DELAY: Duration = Duration::from_millis(20);
+
+/// Stamps set on the cache before a closure runs, to tell whether it changed
+/// anything; never 0, the revision of a fresh [`TokenCache`].
+static STAMPS: AtomicU64 = AtomicU64::new(1);
 
 #[derive(Default)]
 struct State {
@@ -61,6 +105,29 @@ struct State {
     /// The token of the content `cache` was loaded from (or saved as); `None`
     /// forces a reload.
     seen: Option<ChangeToken>,
+    /// Whether the stored content is indented (`None`: nothing stored).
+    indented: Option<bool>,
+    /// The stored content was corrupt and `cache` is what was made of it:
+    /// the next change writes even if its closure changes nothing.
+    repaired: bool,
+}
+
+/// A cache loaded from the store.
+struct Loaded {
+    cache: TokenCache,
+    indented: Option<bool>,
+    repaired: bool,
+}
+
+impl Loaded {
+    fn empty() -> Self {
+        Loaded { cache: TokenCache::new(), indented: None, repaired: false }
+    }
+
+    fn into_state(self, st: &mut State, token: ChangeToken) {
+        *st =
+            State { cache: self.cache, seen: Some(token), indented: self.indented, repaired: self.repaired };
+    }
 }
 
 /// A token cache stored in a [`Persistence`], safe to share between threads
@@ -89,28 +156,31 @@ pub struct PersistedTokenCache<P: Persistence> {
     persistence: P,
     lock_options: LockOptions,
     on_corrupt: OnCorrupt,
-    pretty: bool,
+    layout: Layout,
+    keep_replaced: bool,
     convention: WriteConvention,
     state: RwLock<State>,
-    /// The version of the store last copied aside, so that threads meeting
-    /// the same corrupt content one after another keep a single copy.
-    quarantined: std::sync::Mutex<Option<ChangeToken>>,
+    /// The version of the store last copied aside and where, so that threads
+    /// meeting the same corrupt content one after another read it once.
+    quarantined: Mutex<Option<(ChangeToken, Option<KeptCopy>)>>,
     /// Subscribers of [`watch`](Self::watch) (feature `watch`).
     observers: watch::Observers,
 }
 
 impl<P: Persistence> PersistedTokenCache<P> {
-    /// A cache stored in `persistence`, with the default lock options and
-    /// [`OnCorrupt::Quarantine`]. Nothing is read until the first use.
+    /// A cache stored in `persistence`, with the default lock options,
+    /// [`OnCorrupt::Quarantine`] and [`Layout::Keep`]. Nothing is read until
+    /// the first use.
     pub fn new(persistence: P) -> Self {
         PersistedTokenCache {
             persistence,
             lock_options: LockOptions::default(),
             on_corrupt: OnCorrupt::default(),
-            pretty: false,
+            layout: Layout::default(),
+            keep_replaced: false,
             convention: WriteConvention::default(),
             state: RwLock::new(State::default()),
-            quarantined: std::sync::Mutex::new(None),
+            quarantined: Mutex::new(None),
             observers: Default::default(),
         }
     }
@@ -127,10 +197,23 @@ impl<P: Persistence> PersistedTokenCache<P> {
         self
     }
 
-    /// Write JSON indented by four spaces like MSAL Python (`true`) or compact
-    /// like MSAL .NET (`false`, the default: smaller and faster). Every SDK reads both.
-    pub fn pretty(mut self, pretty: bool) -> Self {
-        self.pretty = pretty;
+    /// How saves lay the JSON out. Default: [`Layout::Keep`]. Every SDK reads both layouts.
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// `true`: [`Layout::Indented`], like MSAL Python; `false`: [`Layout::Compact`].
+    pub fn pretty(self, pretty: bool) -> Self {
+        self.layout(if pretty { Layout::Indented } else { Layout::Compact })
+    }
+
+    /// Before every write over existing content, keep a recoverable copy of
+    /// that content ([`Persistence::keep_copy`] with [`CopyReason::Replaced`])
+    /// and report where ([`SaveReport::copy`]). For tools that change a cache
+    /// on a user's request (import, migrate, clear). Default: `false`.
+    pub fn keep_replaced(mut self, keep: bool) -> Self {
+        self.keep_replaced = keep;
         self
     }
 
@@ -170,57 +253,99 @@ impl<P: Persistence> PersistedTokenCache<P> {
             return Ok(f(&st.cache));
         }
         // Free the old entries first, so the new ones reuse their memory.
-        st.seen = None;
-        st.cache = TokenCache::new();
-        if let Some(cache) = self.load_unlocked(token)? {
-            st.cache = cache;
-            st.seen = Some(token);
+        *st = State::default();
+        if let Some(loaded) = self.load_unlocked(token)? {
+            loaded.into_state(&mut st, token);
             return Ok(f(&st.cache));
         }
         // Unreadable twice: re-read under the cross-process lock, which is
         // always taken before the state lock (as in `modify`), never after.
         drop(st);
-        let cache = self.load_under_lock()?;
+        let lock = self.acquire()?;
         let mut st = self.write_state();
-        st.cache = cache;
-        st.seen = Some(token);
+        let token = self.persistence.change_token()?;
+        self.load_locked(token)?.into_state(&mut st, token);
+        lock.release()?;
         Ok(f(&st.cache))
     }
 
-    /// Applies `f` as one atomic change: lock, reload if changed, apply, save,
-    /// unlock. If `f` returns an error nothing is saved.
+    /// Applies `f` as one atomic change: lock, reload if changed, apply,
+    /// save if `f` changed anything, unlock. If `f` returns an error nothing
+    /// is saved.
     ///
     /// # Errors
     /// [`Error::LockTimeout`] when the lock stays held; the error of `f`;
     /// the persistence's save errors; [`Error::Corrupt`] under [`OnCorrupt::Fail`].
     pub fn modify<R>(&self, f: impl FnOnce(&mut TokenCache) -> Result<R>) -> Result<R> {
-        let lock = self.lock_options.acquire(self.persistence.lock_path())?;
-        let mut st = self.write_state();
-        let result = self.modify_locked(&mut st, f);
-        if result.is_err() {
-            st.seen = None; // memory may hold an unsaved change: reload next time
-        }
-        drop(st);
-        let r = result?;
-        lock.release()?;
-        Ok(r)
+        self.modify_reporting(f).map(|(r, _)| r)
     }
 
-    fn modify_locked<R>(&self, st: &mut State, f: impl FnOnce(&mut TokenCache) -> Result<R>) -> Result<R> {
-        let token = self.persistence.change_token()?;
-        if st.seen != Some(token) {
-            st.cache = if token.is_absent() { TokenCache::new() } else { self.load_locked()? };
+    /// [`modify`](Self::modify), also saying whether it wrote and where the
+    /// replaced content was kept ([`keep_replaced`](Self::keep_replaced)).
+    ///
+    /// # Errors
+    /// As [`modify`](Self::modify).
+    pub fn modify_reporting<R>(
+        &self,
+        f: impl FnOnce(&mut TokenCache) -> Result<R>,
+    ) -> Result<(R, SaveReport)> {
+        self.locked(|held| held.modify(f))
+    }
+
+    /// Replaces the whole cache with `cache` in one lock round, unless it
+    /// holds exactly what is stored (then nothing is written). Works on a
+    /// corrupt store too, whatever [`OnCorrupt`] says: the corrupt content is
+    /// kept as a recoverable copy first ([`CopyReason::Corrupt`]), so this
+    /// is how a tool repairs a cache (`replace(TokenCache::new())` clears it).
+    ///
+    /// # Errors
+    /// As [`modify`](Self::modify), without [`Error::Corrupt`].
+    pub fn replace(&self, cache: TokenCache) -> Result<SaveReport> {
+        self.locked(|held| held.replace(cache))
+    }
+
+    /// Deletes the stored cache ([`Persistence::delete`]) in one lock round,
+    /// after keeping a copy when [`keep_replaced`](Self::keep_replaced) is set.
+    ///
+    /// # Errors
+    /// As [`modify`](Self::modify), without [`Error::Corrupt`].
+    pub fn remove(&self) -> Result<SaveReport> {
+        self.locked(|held| held.remove())
+    }
+
+    /// A copy of the cache as stored now, read under the lock (a torn read
+    /// of a peer's in-place write is impossible).
+    ///
+    /// # Errors
+    /// As [`read`](Self::read), and [`Error::LockTimeout`].
+    pub fn snapshot(&self) -> Result<TokenCache> {
+        self.locked(|held| held.snapshot())
+    }
+
+    /// Operations on this cache under a lock the caller already holds, for
+    /// several steps in one lock round, or for two caches that share a
+    /// lockfile (a file and a secret item whose signal file is at the same
+    /// path, as in a migration between them).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when `lock` is not this cache's lockfile.
+    pub fn holding<'a>(&'a self, lock: &'a CrossPlatLock) -> Result<Held<'a, P>> {
+        let ours = crate::lock::absolute(&self.persistence.lock_path());
+        if lock.path() != ours {
+            return Err(Error::invalid(
+                "lock",
+                format!("{} is not the lockfile of this cache ({})", lock.path().display(), ours.display()),
+            ));
         }
-        st.cache.set_write_convention(self.convention);
-        // Watch hook: what others wrote is reported as theirs, then our change as ours.
-        self.observers.observe(&st.cache, token, watch::Origin::Peer);
-        let r = f(&mut st.cache)?;
-        let text = if self.pretty { st.cache.serialize_pretty() } else { st.cache.serialize() };
-        self.persistence.save(&text)?;
-        let saved = self.persistence.change_token()?;
-        st.seen = Some(saved);
-        self.observers.observe(&st.cache, saved, watch::Origin::Own);
-        Ok(r)
+        Ok(Held { cache: self, _lock: lock })
+    }
+
+    /// Takes this cache's cross-process lock with its lock options.
+    ///
+    /// # Errors
+    /// As [`LockOptions::acquire`].
+    pub fn lock(&self) -> Result<CrossPlatLock> {
+        self.acquire()
     }
 
     /// Stores one token response (see [`TokenCache::add`]) in one lock round.
@@ -257,7 +382,7 @@ impl<P: Persistence> PersistedTokenCache<P> {
     }
 
     /// Removes the account and all its tokens in one lock round; returns how
-    /// many entries were removed.
+    /// many entries were removed (nothing is written when none was).
     ///
     /// # Errors
     /// As [`modify`](Self::modify).
@@ -279,18 +404,31 @@ impl<P: Persistence> PersistedTokenCache<P> {
         self.modify(|c| Ok(c.update_refresh_token(home_account_id, client_id, new_secret)))
     }
 
+    fn acquire(&self) -> Result<CrossPlatLock> {
+        self.lock_options.acquire(self.persistence.lock_path())
+    }
+
+    /// Runs `f` holding the cross-process lock.
+    fn locked<R>(&self, f: impl FnOnce(&Held<'_, P>) -> Result<R>) -> Result<R> {
+        let lock = self.acquire()?;
+        let r = f(&Held { cache: self, _lock: &lock })?;
+        lock.release()?;
+        Ok(r)
+    }
+
     /// Loads without the lock, retrying once; `None` when the content was
-    /// unreadable both times (perhaps a peer writing in place: see `load_under_lock`).
-    fn load_unlocked(&self, token: ChangeToken) -> Result<Option<TokenCache>> {
+    /// unreadable both times (perhaps a peer writing in place: the caller
+    /// re-reads under the lock).
+    fn load_unlocked(&self, token: ChangeToken) -> Result<Option<Loaded>> {
         if token.is_absent() {
-            return Ok(Some(TokenCache::new()));
+            return Ok(Some(Loaded::empty()));
         }
         for attempt in 0..2 {
             if attempt > 0 {
                 std::thread::sleep(CORRUPT_RETRY_DELAY);
             }
             match self.try_load() {
-                Ok(c) => return Ok(Some(c)),
+                Ok(loaded) => return Ok(Some(loaded)),
                 Err(Error::Corrupt { .. }) => continue,
                 Err(e) => return Err(e),
             }
@@ -299,62 +437,76 @@ impl<P: Persistence> PersistedTokenCache<P> {
         Ok(None)
     }
 
-    /// Takes the cross-process lock and loads: corrupt content now is really corrupt.
-    fn load_under_lock(&self) -> Result<TokenCache> {
-        let lock = self.lock_options.acquire(self.persistence.lock_path())?;
-        let cache = self.load_locked()?;
-        lock.release()?;
-        Ok(cache)
+    fn try_load(&self) -> Result<Loaded> {
+        let Some(bytes) = self.load_bytes()? else { return Ok(Loaded::empty()) };
+        let indented = looks_indented(&bytes);
+        let cache = TokenCache::parse_owned(bytes)?;
+        Ok(Loaded { cache, indented, repaired: false })
     }
 
     /// Loads while holding the lock: corrupt content now is really corrupt.
-    fn load_locked(&self) -> Result<TokenCache> {
-        let bytes = match self.persistence.load_bytes() {
-            Ok(b) => b,
-            Err(e) if e.is_not_found() => return Ok(TokenCache::new()),
-            Err(e) => return Err(e),
-        };
+    fn load_locked(&self, token: ChangeToken) -> Result<Loaded> {
+        if token.is_absent() {
+            return Ok(Loaded::empty());
+        }
+        let Some(bytes) = self.load_bytes()? else { return Ok(Loaded::empty()) };
+        let indented = looks_indented(&bytes);
         match TokenCache::parse_owned_or_back(bytes) {
-            Ok(c) => Ok(c),
-            Err((e, bytes)) => self.corrupt(&bytes, e),
+            Ok(cache) => Ok(Loaded { cache, indented, repaired: false }),
+            Err((reason, bytes)) => self.corrupt(&bytes, reason, token),
         }
     }
 
-    fn try_load(&self) -> Result<TokenCache> {
+    /// The stored bytes; `None` when nothing is stored.
+    fn load_bytes(&self) -> Result<Option<Vec<u8>>> {
         match self.persistence.load_bytes() {
-            Ok(b) => TokenCache::parse_owned(b),
-            Err(e) if e.is_not_found() => Ok(TokenCache::new()),
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    fn corrupt(&self, bytes: &[u8], err: Error) -> Result<TokenCache> {
-        let reason = match err {
-            Error::Corrupt { reason, .. } => reason,
-            other => other.to_string(),
-        };
+    /// Content that stays corrupt under the lock: recover a leading cache,
+    /// or quarantine, or fail, as configured.
+    fn corrupt(&self, bytes: &[u8], reason: String, token: ChangeToken) -> Result<Loaded> {
         if self.on_corrupt == OnCorrupt::Fail {
             return Err(Error::Corrupt { location: self.where_(), reason });
         }
-        // Called under the cross-process lock, so the content cannot change
-        // between this stat and the read that found it corrupt.
-        let token = self.persistence.change_token()?;
-        let mut last = self.quarantined.lock().unwrap_or_else(|p| p.into_inner());
-        if *last == Some(token) {
-            return Ok(TokenCache::new());
+        let copy = self.quarantine(token)?;
+        let kept = match &copy {
+            Some(c) => format!("kept a recoverable copy at {c}"),
+            None => "kept no copy (this store offers no place for one that is as protected as itself)".into(),
+        };
+        if let Some((cache, end)) = crate::cache::leading_document(bytes) {
+            log::warn!(
+                "{}: a complete token cache followed by {} bytes of other data; {kept}, and continuing with \
+                 the leading cache (the next change writes it back without the rest)",
+                self.where_(),
+                bytes.len() - end
+            );
+            return Ok(Loaded { cache, indented: looks_indented(bytes), repaired: true });
         }
-        let copy = quarantine(self.persistence.location(), bytes)?;
-        *last = Some(token);
-        log::warn!(
-            "{}: {reason}; kept a copy at {} and continuing with an empty cache",
-            self.where_(),
-            copy.display()
-        );
-        Ok(TokenCache::new())
+        log::warn!("{}: {reason}; {kept}, and continuing with an empty cache", self.where_());
+        Ok(Loaded { cache: TokenCache::new(), indented: looks_indented(bytes), repaired: true })
+    }
+
+    /// Keeps a copy of the corrupt content of version `token`, once per version
+    /// in this process (and once per content in the store: copies are named
+    /// by hash).
+    fn quarantine(&self, token: ChangeToken) -> Result<Option<KeptCopy>> {
+        let mut last = self.quarantined.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((seen, copy)) = last.as_ref()
+            && *seen == token
+        {
+            return Ok(copy.clone());
+        }
+        let copy = self.persistence.keep_copy(CopyReason::Corrupt)?;
+        *last = Some((token, copy.clone()));
+        Ok(copy)
     }
 
     fn where_(&self) -> String {
-        self.persistence.location().display().to_string()
+        self.persistence.describe()
     }
 
     fn read_state(&self) -> RwLockReadGuard<'_, State> {
@@ -375,29 +527,166 @@ impl<P: Persistence> PersistedTokenCache<P> {
             }
         }
     }
+
+    /// The state, reloaded under the lock if the store changed since it was read.
+    fn current(&self) -> Result<(RwLockWriteGuard<'_, State>, ChangeToken)> {
+        let mut st = self.write_state();
+        let token = self.persistence.change_token()?;
+        if st.seen != Some(token) {
+            *st = State::default();
+            self.load_locked(token)?.into_state(&mut st, token);
+        }
+        // Watch hook: what others wrote is reported as theirs (one atomic load without subscribers).
+        self.observers.observe(&st.cache, token, watch::Origin::Peer);
+        Ok((st, token))
+    }
+
+    /// Saves `st.cache` over the content of version `before`, keeping a copy
+    /// of that content first when asked.
+    fn write(&self, st: &mut State, before: ChangeToken, copy: Option<KeptCopy>) -> Result<SaveReport> {
+        st.seen = None; // until saved: on any failure below, memory is ahead of the store
+        let copy = match copy {
+            Some(c) => Some(c),
+            None if self.keep_replaced && !before.is_absent() => {
+                self.persistence.keep_copy(CopyReason::Replaced)?
+            }
+            None => None,
+        };
+        let indented = match self.layout {
+            Layout::Keep => st.indented.unwrap_or(false),
+            Layout::Compact => false,
+            Layout::Indented => true,
+        };
+        let text = serialize(&st.cache, indented);
+        self.persistence.save(&text)?;
+        let saved = self.persistence.change_token()?;
+        st.seen = Some(saved);
+        st.indented = Some(indented);
+        st.repaired = false;
+        self.observers.observe(&st.cache, saved, watch::Origin::Own);
+        Ok(SaveReport { written: true, copy })
+    }
 }
 
-/// Writes `bytes` to a new `<location>.corrupt-<unix seconds>[-n]` file (`0600`).
-fn quarantine(location: &Path, bytes: &[u8]) -> Result<PathBuf> {
-    let now = crate::cache::unix_now();
-    for n in 0..100 {
-        let mut name = location.as_os_str().to_owned();
-        name.push(format!(".corrupt-{now}"));
-        if n > 0 {
-            name.push(format!("-{n}"));
-        }
-        let path = PathBuf::from(name);
-        match crate::sys::create_new_private(&path) {
-            Ok(mut f) => {
-                use std::io::Write;
-                f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| Error::io("write", &path, e))?;
-                return Ok(path);
+/// Operations under a cross-process lock already held; see
+/// [`PersistedTokenCache::holding`].
+pub struct Held<'a, P: Persistence> {
+    cache: &'a PersistedTokenCache<P>,
+    _lock: &'a CrossPlatLock,
+}
+
+impl<P: Persistence> Held<'_, P> {
+    /// As [`PersistedTokenCache::modify_reporting`], without taking the lock.
+    ///
+    /// # Errors
+    /// As [`PersistedTokenCache::modify`], without [`Error::LockTimeout`].
+    pub fn modify<R>(&self, f: impl FnOnce(&mut TokenCache) -> Result<R>) -> Result<(R, SaveReport)> {
+        let (mut st, before) = self.cache.current()?;
+        st.cache.set_write_convention(self.cache.convention);
+        let stamp = STAMPS.fetch_add(1, Ordering::Relaxed);
+        st.cache.set_revision(stamp);
+        let r = match f(&mut st.cache) {
+            Ok(r) => r,
+            Err(e) => {
+                st.seen = None; // memory may hold an unsaved change: reload next time
+                return Err(e);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io("create", &path, e)),
+        };
+        if st.cache.revision() == stamp && !st.repaired {
+            return Ok((r, SaveReport::default()));
+        }
+        let report = self.cache.write(&mut st, before, None)?;
+        Ok((r, report))
+    }
+
+    /// As [`PersistedTokenCache::replace`], without taking the lock.
+    ///
+    /// # Errors
+    /// As [`PersistedTokenCache::replace`], without [`Error::LockTimeout`].
+    pub fn replace(&self, cache: TokenCache) -> Result<SaveReport> {
+        let mut st = self.cache.write_state();
+        let before = self.cache.persistence.change_token()?;
+        let (current, copy) = match self.load_for_replace(before)? {
+            Ok(loaded) => (Some(loaded), None),
+            Err(corrupt_copy) => (None, corrupt_copy),
+        };
+        if let Some(loaded) = current {
+            let same = serialize(&loaded.cache, false) == serialize(&cache, false);
+            loaded.into_state(&mut st, before);
+            self.cache.observers.observe(&st.cache, before, watch::Origin::Peer);
+            if same {
+                return Ok(SaveReport::default());
+            }
+        }
+        st.cache = cache;
+        self.cache.write(&mut st, before, copy)
+    }
+
+    /// The current content, or (`Err`) the copy kept of corrupt content.
+    fn load_for_replace(&self, token: ChangeToken) -> Result<std::result::Result<Loaded, Option<KeptCopy>>> {
+        if token.is_absent() {
+            return Ok(Ok(Loaded::empty()));
+        }
+        let Some(bytes) = self.cache.load_bytes()? else { return Ok(Ok(Loaded::empty())) };
+        let indented = looks_indented(&bytes);
+        match TokenCache::parse_owned(bytes) {
+            Ok(cache) => Ok(Ok(Loaded { cache, indented, repaired: false })),
+            Err(Error::Corrupt { .. }) => Ok(Err(self.cache.quarantine(token)?)),
+            Err(e) => Err(e),
         }
     }
-    Err(Error::io("create a quarantine copy beside", location, std::io::ErrorKind::AlreadyExists.into()))
+
+    /// As [`PersistedTokenCache::remove`], without taking the lock.
+    ///
+    /// # Errors
+    /// As [`PersistedTokenCache::remove`], without [`Error::LockTimeout`].
+    pub fn remove(&self) -> Result<SaveReport> {
+        let mut st = self.cache.write_state();
+        let p = &self.cache.persistence;
+        let before = p.change_token()?;
+        if before.is_absent() {
+            return Ok(SaveReport::default());
+        }
+        let copy = if self.cache.keep_replaced { p.keep_copy(CopyReason::Replaced)? } else { None };
+        *st = State::default();
+        p.delete()?;
+        let after = p.change_token()?;
+        Loaded::empty().into_state(&mut st, after);
+        self.cache.observers.observe(&st.cache, after, watch::Origin::Own);
+        Ok(SaveReport { written: after != before, copy })
+    }
+
+    /// As [`PersistedTokenCache::snapshot`], without taking the lock.
+    ///
+    /// # Errors
+    /// As [`PersistedTokenCache::read`].
+    pub fn snapshot(&self) -> Result<TokenCache> {
+        Ok(self.cache.current()?.0.cache.clone())
+    }
+}
+
+impl<P: Persistence> std::fmt::Debug for Held<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held").field("persistence", &self.cache.persistence).finish_non_exhaustive()
+    }
+}
+
+fn serialize(cache: &TokenCache, indented: bool) -> String {
+    if indented { cache.serialize_pretty() } else { cache.serialize() }
+}
+
+/// Whether stored content is laid out indented: the top-level object's first
+/// member starts on a new line (`json.dumps(indent=4)` in MSAL Python),
+/// rather than right after `{` (MSAL .NET and Node). Only the top level
+/// counts: entries kept verbatim from an indented file stay indented inside
+/// a compact one. `None` when blank.
+fn looks_indented(bytes: &[u8]) -> Option<bool> {
+    let mut rest = bytes.iter().skip_while(|b| b.is_ascii_whitespace());
+    match rest.next() {
+        None => None,
+        Some(b'{') => Some(matches!(rest.find(|b| !matches!(b, b' ' | b'\t')), Some(b'\n' | b'\r'))),
+        Some(_) => Some(false),
+    }
 }
 
 impl<P: Persistence> std::fmt::Debug for PersistedTokenCache<P> {
@@ -405,7 +694,8 @@ impl<P: Persistence> std::fmt::Debug for PersistedTokenCache<P> {
         f.debug_struct("PersistedTokenCache")
             .field("persistence", &self.persistence)
             .field("on_corrupt", &self.on_corrupt)
-            .field("pretty", &self.pretty)
+            .field("layout", &self.layout)
+            .field("keep_replaced", &self.keep_replaced)
             .field("convention", &self.convention)
             .finish_non_exhaustive()
     }
@@ -419,6 +709,16 @@ mod tests {
     fn is_send_sync() {
         fn assert<T: Send + Sync>() {}
         assert::<PersistedTokenCache<crate::FilePersistence>>();
+        assert::<PersistedTokenCache<Box<dyn Persistence>>>();
         assert::<TokenCache>();
+    }
+
+    #[test]
+    fn layout_is_read_from_the_content() {
+        assert_eq!(looks_indented(b"{\n    \"AccessToken\": {}}"), Some(true));
+        assert_eq!(looks_indented(b" {\r\n\t\"AccessToken\": {}}"), Some(true));
+        assert_eq!(looks_indented(br#"{"AccessToken":{}}"#), Some(false));
+        assert_eq!(looks_indented(b"{\"AccessToken\":{\"k\": {\n    \"a\": 1}}}"), Some(false));
+        assert_eq!(looks_indented(b"  \n"), None);
     }
 }

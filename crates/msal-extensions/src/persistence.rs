@@ -1,10 +1,12 @@
 //! The [`Persistence`] trait: where a token cache's bytes live.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::error::{Error, Result};
+use crate::recovery::{CopyReason, KeptCopy};
 
 /// A place that stores one token cache: a plain file, an encrypted file, a
 /// keychain item or a Secret Service item.
@@ -18,6 +20,13 @@ use crate::error::{Error, Result};
 /// several *processes* are serialised by the caller with a
 /// [`CrossPlatLock`](crate::CrossPlatLock) on
 /// [`lock_path`](Persistence::lock_path).
+///
+/// It is implemented for `Box<P>` (including `Box<dyn Persistence>`),
+/// `Arc<P>` and `&P`, so what [`StoreSpec::open`](crate::StoreSpec::open)
+/// returns goes straight into a [`PersistedTokenCache`](crate::PersistedTokenCache).
+///
+/// Every backend of this crate passes one conformance suite
+/// (`tests/conformance.rs`); a new backend is added to it with one line.
 pub trait Persistence: Send + Sync + fmt::Debug {
     /// Replaces the stored content with `content`.
     ///
@@ -30,6 +39,12 @@ pub trait Persistence: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`Error::NotFound`] when nothing has been saved yet.
     fn load_bytes(&self) -> Result<Vec<u8>>;
+
+    /// Removes the stored content; `Ok` when nothing was stored. Afterwards
+    /// [`load_bytes`](Persistence::load_bytes) returns [`Error::NotFound`]
+    /// and [`change_token`](Persistence::change_token) differs from before
+    /// (a backend with a signal file touches it, so readers notice).
+    fn delete(&self) -> Result<()>;
 
     /// A cheap fingerprint of the stored state (one `stat`, no read).
     ///
@@ -50,6 +65,33 @@ pub trait Persistence: Send + Sync + fmt::Debug {
     /// A short name of the backend, e.g. `"file"` or `"secret-service"`.
     fn backend_name(&self) -> &'static str;
 
+    /// Where the content is, for messages: the file for file backends; the
+    /// item (never the signal file alone) for a secret store.
+    fn describe(&self) -> String {
+        self.location().display().to_string()
+    }
+
+    /// Keeps a recoverable copy of the content stored now, in a place no less
+    /// protected than the store itself, and says where (see
+    /// [`recovery`](crate::recovery)). `Ok(None)` when nothing is stored, or
+    /// when the backend has no such place. Copies are named by their
+    /// content's hash: the same content is kept once, however often asked.
+    ///
+    /// The default suits a plaintext backend: a `0600` file beside
+    /// [`location`](Persistence::location). An encrypted backend that does
+    /// not override it keeps no copy, so plaintext of an encrypted store is
+    /// never written.
+    fn keep_copy(&self, reason: CopyReason) -> Result<Option<KeptCopy>> {
+        if self.is_encrypted() {
+            return Ok(None);
+        }
+        match self.load_bytes() {
+            Ok(bytes) => crate::recovery::copy_beside(self.location(), reason, &bytes, false).map(Some),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Saves UTF-8 text (the serialised cache).
     fn save(&self, content: &str) -> Result<()> {
         self.save_bytes(content.as_bytes())
@@ -63,7 +105,7 @@ pub trait Persistence: Send + Sync + fmt::Debug {
     fn load(&self) -> Result<String> {
         let bytes = self.load_bytes()?;
         String::from_utf8(bytes).map_err(|e| Error::Corrupt {
-            location: self.location().display().to_string(),
+            location: self.describe(),
             reason: format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
         })
     }
@@ -81,47 +123,62 @@ pub trait Persistence: Send + Sync + fmt::Debug {
 
     /// Where the cross-process lock for this store lives: `<location>.lockfile`,
     /// the name every MSAL extension library uses.
-    fn lock_path(&self) -> std::path::PathBuf {
+    fn lock_path(&self) -> PathBuf {
         crate::lock::default_lock_path(self.location())
     }
 }
 
-/// A boxed persistence is a persistence, so a backend chosen at run time
-/// (`ResolvedPreset::open`) can back a `PersistedTokenCache<Box<dyn Persistence>>`.
-// The issue-10 store work adds the same forwarding (for `Box`, `Arc`, `&`);
-// when both are merged, keep that one.
-impl<P: Persistence + ?Sized> Persistence for Box<P> {
-    fn save_bytes(&self, content: &[u8]) -> Result<()> {
-        (**self).save_bytes(content)
-    }
-    fn load_bytes(&self) -> Result<Vec<u8>> {
-        (**self).load_bytes()
-    }
-    fn change_token(&self) -> Result<ChangeToken> {
-        (**self).change_token()
-    }
-    fn location(&self) -> &Path {
-        (**self).location()
-    }
-    fn is_encrypted(&self) -> bool {
-        (**self).is_encrypted()
-    }
-    fn backend_name(&self) -> &'static str {
-        (**self).backend_name()
-    }
-    fn save(&self, content: &str) -> Result<()> {
-        (**self).save(content)
-    }
-    fn load(&self) -> Result<String> {
-        (**self).load()
-    }
-    fn time_last_modified(&self) -> Result<SystemTime> {
-        (**self).time_last_modified()
-    }
-    fn lock_path(&self) -> std::path::PathBuf {
-        (**self).lock_path()
-    }
+/// Forwards every method, the provided ones too, so a wrapped backend's
+/// overrides (e.g. DPAPI's zeroizing `load`) are kept.
+macro_rules! forward_persistence {
+    ($($impl_head:tt)*) => {
+        $($impl_head)* {
+            fn save_bytes(&self, content: &[u8]) -> Result<()> {
+                (**self).save_bytes(content)
+            }
+            fn load_bytes(&self) -> Result<Vec<u8>> {
+                (**self).load_bytes()
+            }
+            fn delete(&self) -> Result<()> {
+                (**self).delete()
+            }
+            fn change_token(&self) -> Result<ChangeToken> {
+                (**self).change_token()
+            }
+            fn location(&self) -> &Path {
+                (**self).location()
+            }
+            fn is_encrypted(&self) -> bool {
+                (**self).is_encrypted()
+            }
+            fn backend_name(&self) -> &'static str {
+                (**self).backend_name()
+            }
+            fn describe(&self) -> String {
+                (**self).describe()
+            }
+            fn keep_copy(&self, reason: CopyReason) -> Result<Option<KeptCopy>> {
+                (**self).keep_copy(reason)
+            }
+            fn save(&self, content: &str) -> Result<()> {
+                (**self).save(content)
+            }
+            fn load(&self) -> Result<String> {
+                (**self).load()
+            }
+            fn time_last_modified(&self) -> Result<SystemTime> {
+                (**self).time_last_modified()
+            }
+            fn lock_path(&self) -> PathBuf {
+                (**self).lock_path()
+            }
+        }
+    };
 }
+
+forward_persistence!(impl<P: Persistence + ?Sized> Persistence for Box<P>);
+forward_persistence!(impl<P: Persistence + ?Sized> Persistence for Arc<P>);
+forward_persistence!(impl<P: Persistence + ?Sized> Persistence for &P);
 
 /// A cheap fingerprint of a stored cache: modification time in nanoseconds,
 /// size, and file identity.
@@ -139,6 +196,8 @@ struct Stamp {
     size: u64,
     dev: u64,
     ino: u64,
+    /// For stores that count their writes instead of stat-ing a file.
+    version: Option<u64>,
 }
 
 impl ChangeToken {
@@ -156,7 +215,24 @@ impl ChangeToken {
     pub fn from_metadata(meta: &std::fs::Metadata) -> Self {
         let (dev, ino, ctime_ns) = crate::sys::identity_of(meta);
         let mtime_ns = meta.modified().map(system_time_ns).unwrap_or(0);
-        ChangeToken(Some(Stamp { mtime_ns, ctime_ns, size: meta.len(), dev, ino }))
+        ChangeToken(Some(Stamp { mtime_ns, ctime_ns, size: meta.len(), dev, ino, version: None }))
+    }
+
+    /// The token of a store that numbers its writes (a database, a server, an
+    /// in-memory store): `version` must change on every write, `modified`
+    /// and `size` describe the content stored.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::SystemTime;
+    /// use msal_extensions::ChangeToken;
+    /// let t = SystemTime::now();
+    /// assert_eq!(ChangeToken::from_version(7, t, 2), ChangeToken::from_version(7, t, 2));
+    /// assert_ne!(ChangeToken::from_version(7, t, 2), ChangeToken::from_version(8, t, 2));
+    /// ```
+    pub fn from_version(version: u64, modified: SystemTime, size: u64) -> Self {
+        let mtime_ns = system_time_ns(modified);
+        ChangeToken(Some(Stamp { mtime_ns, ctime_ns: 0, size, dev: 0, ino: 0, version: Some(version) }))
     }
 
     /// The token of the file at `path`, or [`absent`](Self::absent) if there is none.
@@ -192,6 +268,7 @@ impl fmt::Debug for ChangeToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             None => f.write_str("ChangeToken(absent)"),
+            Some(Stamp { version: Some(v), size, .. }) => write!(f, "ChangeToken(version={v}, size={size})"),
             Some(s) => {
                 write!(f, "ChangeToken(mtime_ns={}, size={}, id={}:{})", s.mtime_ns, s.size, s.dev, s.ino)
             }

@@ -2,11 +2,12 @@
 //! (or the `msal-cache` tool) can open the very cache Azure CLI, Azure
 //! Identity or Visual Studio use.
 //!
-//! A preset resolves, for one platform, to a [`ResolvedPreset`]: the cache
-//! file (or the signal file of a secret-store backend), the lockfile beside
-//! it, and the storage ([`PresetStorage`]): a plaintext file, a Secret
-//! Service item (schema, attributes, label, encoding), a Keychain item
-//! (service, account) or a DPAPI-encrypted file.
+//! A preset resolves, for one platform, to a [`ResolvedPreset`]: a
+//! [`StoreSpec`] (the cache file or the signal file of a secret-store
+//! backend, and the store's names: a plaintext file, a Secret Service item,
+//! a Keychain item or a DPAPI-encrypted file), the lockfile beside it, the
+//! [`Owner`] library whose conventions the cache follows, and whether the
+//! owner falls back to a plaintext file at the same path.
 //!
 //! # Sources and confidence
 //! The names were read from the tools' own source code (see each preset's
@@ -17,19 +18,21 @@
 //! versions: check with `msal-cache doctor --preset NAME` before relying on
 //! a preset.
 //!
-//! # This version
-//! [`ResolvedPreset::open`] opens plaintext files and Secret Service items.
-//! The Keychain and DPAPI backends are not in this version of the crate: for
-//! those presets `open` returns [`Error::Unavailable`] saying so.
+//! # Opening
+//! [`ResolvedPreset::open`] opens every backend on its own platform through
+//! [`StoreSpec::open`]; where the owner falls back to a plaintext file at the
+//! same path when its secret store is unusable (Azure Identity for Python on
+//! Linux), `open` does too, and the [`ChosenPersistence`] it returns says so.
 
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::encrypted::{ChosenPersistence, Fallback};
 use crate::error::{Error, Result};
 use crate::file::FilePersistence;
-use crate::persistence::Persistence;
-use crate::secret_service::{SecretEncoding, SecretServicePersistence};
+use crate::secret_service::{SecretCollection, SecretEncoding};
+use crate::store::{StoreKind, StoreSpec};
 
 /// A Microsoft tool's token cache.
 ///
@@ -40,7 +43,7 @@ use crate::secret_service::{SecretEncoding, SecretServicePersistence};
 /// let env = |k: &str| (k == "HOME").then(|| "/home/me".into());
 /// let r = p.resolve_for(Platform::Linux, &env)?;
 /// assert_eq!(r.location(), std::path::Path::new("/home/me/.azure/msal_token_cache.json"));
-/// assert_eq!(r.storage(), &PresetStorage::PlaintextFile);
+/// assert_eq!(r.storage(), &PresetStorage::File);
 /// # Ok::<(), msal_extensions::Error>(())
 /// ```
 #[non_exhaustive]
@@ -98,43 +101,27 @@ impl Platform {
     }
 }
 
-/// Where a preset's cache content lives.
-#[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PresetStorage {
-    /// A plaintext JSON file at the location.
-    PlaintextFile,
-    /// A freedesktop Secret Service item; the location is the signal file.
-    SecretService {
-        /// The `xdg:schema` attribute.
-        schema: String,
-        /// The other attributes identifying the item.
-        attributes: Vec<(String, String)>,
-        /// The item's label.
-        label: String,
-        /// How the tool writes the secret.
-        encoding: SecretEncoding,
-    },
-    /// A macOS Keychain generic password; the location is the signal file.
-    Keychain {
-        /// The item's service.
-        service: String,
-        /// The item's account.
-        account: String,
-    },
-    /// A file encrypted with Windows DPAPI (current user) at the location.
-    Dpapi,
-}
+/// Where a preset's cache content lives: the crate's one store description.
+pub type PresetStorage = StoreKind;
 
-impl PresetStorage {
-    /// `true` unless the storage is a plaintext file.
-    pub fn is_encrypted(&self) -> bool {
-        !matches!(self, PresetStorage::PlaintextFile)
-    }
+/// The MSAL library that writes a preset's cache: whose conventions (e.g.
+/// how app-only tokens record their account) a writer should follow so the
+/// owner keeps finding its tokens.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// MSAL for Python (Azure CLI, Azure Identity for Python).
+    MsalPython,
+    /// MSAL.NET (Visual Studio, Azure Identity for .NET).
+    MsalDotNet,
+    /// MSAL Node (Azure Identity for JavaScript).
+    MsalNode,
 }
 
 const IDENTITY_SERVICE: &str = "Microsoft.Developer.IdentityService";
 const MSAL_CACHE: &str = "MSALCache";
+/// Azure Identity for Python's default `TokenCachePersistenceOptions(name=...)`.
+const IDENTITY_DEFAULT_NAME: &str = "msal.cache";
 
 impl Preset {
     /// Every preset, in the order `msal-cache` lists them.
@@ -172,11 +159,13 @@ impl Preset {
                  names and is not a preset."
             }
             Preset::AzureIdentityPython | Preset::AzureIdentityPythonCae => {
-                "azure-identity (Python) _persistent_cache.py: ~/.IdentityService/<name> signal file; \
-                 Linux libsecret schema <name>, attribute MsalClientID=Microsoft.Developer.IdentityService, \
-                 label MSALCache, raw JSON, plaintext fallback at the same path; macOS Keychain \
-                 Microsoft.Developer.IdentityService/MSALCache for every name; Windows DPAPI in \
-                 %LOCALAPPDATA%\\.IdentityService."
+                "azure-identity 1.27 (Python) _persistent_cache.py: cache name = TokenCachePersistenceOptions \
+                 name (default msal.cache) + .nocae or .cae; ~/.IdentityService/<cache name> signal file; \
+                 Linux libsecret schema <cache name>, attribute MsalClientID=Microsoft.Developer.IdentityService, \
+                 label MSALCache, raw JSON, with allow_unencrypted_storage a plaintext file at the same path \
+                 when libsecret is unusable; macOS Keychain service Microsoft.Developer.IdentityService, \
+                 account MSALCache for msal.cache.nocae and the cache name for every other name; Windows \
+                 DPAPI in %LOCALAPPDATA%\\.IdentityService\\<cache name>."
             }
             Preset::AzureIdentityJs => {
                 "@azure/identity-cache-persistence via msal-node-extensions and keytar: \
@@ -194,6 +183,17 @@ impl Preset {
                  MSAL.NET looks items up with SECRET_SCHEMA_DONT_MATCH_NAME, while this crate always \
                  matches xdg:schema; newer Azure.Identity appends .nocae/.cae and uses the name as label."
             }
+        }
+    }
+
+    /// The MSAL library that writes this preset's cache.
+    pub fn owner(self) -> Owner {
+        match self {
+            Preset::AzureCli | Preset::AzureIdentityPython | Preset::AzureIdentityPythonCae => {
+                Owner::MsalPython
+            }
+            Preset::AzureIdentityJs => Owner::MsalNode,
+            Preset::VisualStudio => Owner::MsalDotNet,
         }
     }
 
@@ -225,12 +225,73 @@ impl Preset {
     ) -> Result<ResolvedPreset> {
         let (location, storage) = match self {
             Preset::AzureCli => azure_cli(platform, env)?,
-            Preset::AzureIdentityPython => identity_python(platform, env, "msal.cache.nocae")?,
-            Preset::AzureIdentityPythonCae => identity_python(platform, env, "msal.cache.cae")?,
+            Preset::AzureIdentityPython | Preset::AzureIdentityPythonCae => {
+                return self.resolve_named_for(IDENTITY_DEFAULT_NAME, platform, env);
+            }
             Preset::AzureIdentityJs => identity_js(platform, env)?,
             Preset::VisualStudio => visual_studio(platform, env)?,
         };
-        Ok(ResolvedPreset { preset: self, platform, location, storage })
+        Ok(ResolvedPreset::new(self, platform, StoreSpec::new(location, storage), false))
+    }
+
+    /// Resolves an Azure Identity for Python preset for the cache an
+    /// application named with `TokenCachePersistenceOptions(name=name)`, on
+    /// this platform: [`AzureIdentityPython`](Preset::AzureIdentityPython)
+    /// for its `<name>.nocae` cache, [`AzureIdentityPythonCae`](Preset::AzureIdentityPythonCae)
+    /// for `<name>.cae`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for other presets, or a name that is empty or
+    /// holds a path separator; as [`resolve`](Self::resolve) otherwise.
+    ///
+    /// # Examples
+    /// ```
+    /// use msal_extensions::presets::{Platform, Preset, PresetStorage};
+    /// let env = |k: &str| (k == "HOME").then(|| "/home/me".into());
+    /// let r = Preset::AzureIdentityPythonCae.resolve_named_for("my-app", Platform::MacOs, &env)?;
+    /// assert_eq!(r.location(), std::path::Path::new("/home/me/.IdentityService/my-app.cae"));
+    /// let PresetStorage::Keychain { account, .. } = r.storage() else { unreachable!() };
+    /// assert_eq!(account, "my-app.cae");
+    /// # Ok::<(), msal_extensions::Error>(())
+    /// ```
+    pub fn resolve_named(self, name: &str) -> Result<ResolvedPreset> {
+        self.resolve_named_for(name, Platform::current(), &|k| std::env::var_os(k))
+    }
+
+    /// [`resolve_named`](Self::resolve_named) for `platform`, reading the
+    /// environment through `env`.
+    ///
+    /// # Errors
+    /// As [`resolve_named`](Self::resolve_named).
+    pub fn resolve_named_for(
+        self,
+        name: &str,
+        platform: Platform,
+        env: &dyn Fn(&str) -> Option<OsString>,
+    ) -> Result<ResolvedPreset> {
+        let suffix = match self {
+            Preset::AzureIdentityPython => ".nocae",
+            Preset::AzureIdentityPythonCae => ".cae",
+            _ => {
+                return Err(Error::invalid(
+                    "preset",
+                    format!(
+                        "{self} has no cache name to choose; only the Azure Identity for Python presets do"
+                    ),
+                ));
+            }
+        };
+        if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+            return Err(Error::invalid(
+                "cache name",
+                "give the name passed to TokenCachePersistenceOptions(name=...): not empty, no path separator",
+            ));
+        }
+        let cache_name = format!("{name}{suffix}");
+        let (location, storage) = identity_python(platform, env, &cache_name)?;
+        // Azure Identity falls back to a plaintext file at the signal path on Linux only.
+        let fallback = platform == Platform::Linux;
+        Ok(ResolvedPreset::new(self, platform, StoreSpec::new(location, storage), fallback))
     }
 }
 
@@ -261,8 +322,27 @@ fn identity_dir(platform: Platform, env: Env<'_>) -> Result<PathBuf> {
     }
 }
 
-fn keychain() -> PresetStorage {
-    PresetStorage::Keychain { service: IDENTITY_SERVICE.into(), account: MSAL_CACHE.into() }
+fn keychain(account: &str) -> PresetStorage {
+    PresetStorage::Keychain { service: IDENTITY_SERVICE.into(), account: account.into() }
+}
+
+fn secret_service(
+    schema: &str,
+    attributes: &[(&str, &str)],
+    label: &str,
+    encoding: SecretEncoding,
+) -> PresetStorage {
+    PresetStorage::SecretService {
+        schema: schema.into(),
+        attributes: attributes.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+        label: label.into(),
+        collection: SecretCollection::Default,
+        encoding,
+    }
+}
+
+fn dpapi() -> PresetStorage {
+    PresetStorage::Dpapi { entropy: String::new(), scope: crate::DpapiScope::CurrentUser }
 }
 
 fn azure_cli(platform: Platform, env: Env<'_>) -> Result<(PathBuf, PresetStorage)> {
@@ -271,22 +351,25 @@ fn azure_cli(platform: Platform, env: Env<'_>) -> Result<(PathBuf, PresetStorage
         None => home(platform, env)?.join(".azure"),
     };
     Ok(match platform {
-        Platform::Windows => (dir.join("msal_token_cache.bin"), PresetStorage::Dpapi),
-        _ => (dir.join("msal_token_cache.json"), PresetStorage::PlaintextFile),
+        Platform::Windows => (dir.join("msal_token_cache.bin"), dpapi()),
+        _ => (dir.join("msal_token_cache.json"), PresetStorage::File),
     })
 }
 
-fn identity_python(platform: Platform, env: Env<'_>, name: &str) -> Result<(PathBuf, PresetStorage)> {
-    let location = identity_dir(platform, env)?.join(name);
+/// Azure Identity for Python's store for `cache_name` (`<name>.nocae` or `<name>.cae`).
+fn identity_python(platform: Platform, env: Env<'_>, cache_name: &str) -> Result<(PathBuf, PresetStorage)> {
+    let location = identity_dir(platform, env)?.join(cache_name);
     let storage = match platform {
-        Platform::Windows => PresetStorage::Dpapi,
-        Platform::MacOs => keychain(),
-        Platform::Linux => PresetStorage::SecretService {
-            schema: name.into(),
-            attributes: vec![("MsalClientID".into(), IDENTITY_SERVICE.into())],
-            label: MSAL_CACHE.into(),
-            encoding: SecretEncoding::Utf8,
-        },
+        Platform::Windows => dpapi(),
+        // Only the default non-CAE cache uses the shared account name.
+        Platform::MacOs if cache_name == "msal.cache.nocae" => keychain(MSAL_CACHE),
+        Platform::MacOs => keychain(cache_name),
+        Platform::Linux => secret_service(
+            cache_name,
+            &[("MsalClientID", IDENTITY_SERVICE)],
+            MSAL_CACHE,
+            SecretEncoding::Utf8,
+        ),
     };
     Ok((location, storage))
 }
@@ -294,50 +377,51 @@ fn identity_python(platform: Platform, env: Env<'_>, name: &str) -> Result<(Path
 fn identity_js(platform: Platform, env: Env<'_>) -> Result<(PathBuf, PresetStorage)> {
     let location = identity_dir(platform, env)?.join("msal.cache");
     let storage = match platform {
-        Platform::Windows => PresetStorage::Dpapi,
-        Platform::MacOs => keychain(),
-        Platform::Linux => PresetStorage::SecretService {
-            schema: "org.freedesktop.Secret.Generic".into(),
-            attributes: vec![
-                ("service".into(), IDENTITY_SERVICE.into()),
-                ("account".into(), MSAL_CACHE.into()),
-            ],
-            label: String::new(),
-            encoding: SecretEncoding::Utf8,
-        },
+        Platform::Windows => dpapi(),
+        Platform::MacOs => keychain(MSAL_CACHE),
+        Platform::Linux => secret_service(
+            "org.freedesktop.Secret.Generic",
+            &[("service", IDENTITY_SERVICE), ("account", MSAL_CACHE)],
+            "",
+            SecretEncoding::Utf8,
+        ),
     };
     Ok((location, storage))
 }
 
 fn visual_studio(platform: Platform, env: Env<'_>) -> Result<(PathBuf, PresetStorage)> {
     Ok(match platform {
-        Platform::Windows => (identity_dir(platform, env)?.join("msal.cache"), PresetStorage::Dpapi),
-        Platform::MacOs => (home(platform, env)?.join(".local/.IdentityService/msal.cache"), keychain()),
+        Platform::Windows => (identity_dir(platform, env)?.join("msal.cache"), dpapi()),
+        Platform::MacOs => {
+            (home(platform, env)?.join(".local/.IdentityService/msal.cache"), keychain(MSAL_CACHE))
+        }
         Platform::Linux => (
             home(platform, env)?.join(".local/.IdentityService/msal.cache"),
-            PresetStorage::SecretService {
-                schema: "msal.cache".into(),
-                attributes: vec![
-                    ("MsalClientID".into(), IDENTITY_SERVICE.into()),
-                    (IDENTITY_SERVICE.into(), "1.0.0.0".into()),
-                ],
-                label: MSAL_CACHE.into(),
-                encoding: SecretEncoding::Base64,
-            },
+            secret_service(
+                "msal.cache",
+                &[("MsalClientID", IDENTITY_SERVICE), (IDENTITY_SERVICE, "1.0.0.0")],
+                MSAL_CACHE,
+                SecretEncoding::Base64,
+            ),
         ),
     })
 }
 
-/// A [`Preset`] resolved for one platform: paths and store names.
+/// A [`Preset`] resolved for one platform: the store, its owner, and how
+/// the owner falls back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedPreset {
     preset: Preset,
     platform: Platform,
-    location: PathBuf,
-    storage: PresetStorage,
+    spec: StoreSpec,
+    plaintext_fallback: bool,
 }
 
 impl ResolvedPreset {
+    fn new(preset: Preset, platform: Platform, spec: StoreSpec, plaintext_fallback: bool) -> Self {
+        ResolvedPreset { preset, platform, spec, plaintext_fallback }
+    }
+
     /// The preset this was resolved from.
     pub fn preset(&self) -> Preset {
         self.preset
@@ -348,53 +432,79 @@ impl ResolvedPreset {
         self.platform
     }
 
+    /// The MSAL library that writes this cache.
+    pub fn owner(&self) -> Owner {
+        self.preset.owner()
+    }
+
+    /// The store: location, kind and names.
+    pub fn spec(&self) -> &StoreSpec {
+        &self.spec
+    }
+
     /// The cache file, or the signal file of a Secret Service or Keychain item.
     pub fn location(&self) -> &Path {
-        &self.location
+        self.spec.location()
     }
 
     /// The lockfile every tool uses: `<location>.lockfile`.
     pub fn lock_path(&self) -> PathBuf {
-        crate::lock::default_lock_path(&self.location)
+        self.spec.lock_path()
     }
 
     /// Where the content lives.
     pub fn storage(&self) -> &PresetStorage {
-        &self.storage
+        self.spec.kind()
     }
 
-    /// Opens the preset's own backend.
+    /// Whether the owner, when its secret store is unusable here, keeps the
+    /// cache in a plaintext file at [`location`](Self::location) instead
+    /// (Azure Identity for Python on Linux, when the application allows it),
+    /// so that [`open`](Self::open) reads that file then.
+    pub fn plaintext_fallback(&self) -> bool {
+        self.plaintext_fallback
+    }
+
+    /// Opens what the owner would open here: the preset's store, or, for a
+    /// preset whose owner falls back to plaintext
+    /// ([`plaintext_fallback`](Self::plaintext_fallback)), the plaintext file
+    /// at the same path when the store is unavailable or locked. The result
+    /// says which ([`ChosenPersistence::fallback_reason`]).
     ///
     /// # Errors
-    /// [`Error::Unavailable`] for Keychain and DPAPI storage (not in this
-    /// version of the crate) and when resolved for another platform; the
-    /// backends' construction errors otherwise.
-    pub fn open(&self) -> Result<Box<dyn Persistence>> {
+    /// [`Error::Unavailable`] when resolved for another platform, and the
+    /// errors of [`StoreSpec::open`] when there is no fallback.
+    pub fn open(&self) -> Result<ChosenPersistence> {
         if self.platform != Platform::current() {
             return Err(unavailable(
                 "preset",
                 format!("{} was resolved for {:?}, not this platform", self.preset, self.platform),
             ));
         }
-        match &self.storage {
-            PresetStorage::PlaintextFile => Ok(Box::new(FilePersistence::new(&self.location)?)),
-            PresetStorage::SecretService { schema, attributes, label, encoding } => {
-                let p = SecretServicePersistence::builder(&self.location)
-                    .schema_name(schema.clone())
-                    .attributes(attributes.iter().cloned())
-                    .label(label.clone())
-                    .encoding(*encoding)
-                    .build()?;
-                Ok(Box::new(p))
-            }
-            PresetStorage::Keychain { .. } => {
-                Err(unavailable("keychain", "the macOS Keychain backend is not in this version yet".into()))
-            }
-            PresetStorage::Dpapi => Err(unavailable(
-                "dpapi",
-                "the DPAPI-encrypted file backend is not in this version yet".into(),
-            )),
-        }
+        let fallback = if self.plaintext_fallback { Fallback::PlaintextFile } else { Fallback::Never };
+        ChosenPersistence::open(&self.spec, fallback, false)
+    }
+
+    /// [`open`](Self::open), as a [`PersistedTokenCache`](crate::PersistedTokenCache)
+    /// that writes what the owner library reads
+    /// ([`WriteConvention::for_owner`](crate::WriteConvention::for_owner)):
+    /// the one-liner for sharing a Microsoft tool's cache.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use msal_extensions::presets::Preset;
+    /// let cache = Preset::AzureCli.resolve()?.token_cache()?;
+    /// for account in cache.accounts()? {
+    ///     println!("{:?}", account.username);
+    /// }
+    /// # Ok::<(), msal_extensions::Error>(())
+    /// ```
+    pub fn token_cache(&self) -> Result<crate::PersistedTokenCache<ChosenPersistence>> {
+        let convention = crate::WriteConvention::for_owner(self.owner());
+        Ok(crate::PersistedTokenCache::new(self.open()?).write_convention(convention))
     }
 
     /// A plaintext file at the preset's location: what Azure Identity (and
@@ -404,7 +514,7 @@ impl ResolvedPreset {
     /// # Errors
     /// As [`FilePersistence::new`].
     pub fn open_plaintext(&self) -> Result<FilePersistence> {
-        FilePersistence::new(&self.location)
+        FilePersistence::new(self.location())
     }
 }
 
@@ -415,6 +525,38 @@ fn unavailable(backend: &'static str, message: String) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A preset's token cache writes as its owner does, even where the file
+    /// holds another library's form (`Mirror` would copy that form).
+    #[cfg(unix)]
+    #[test]
+    fn token_cache_writes_as_the_owner_does() {
+        let dir = std::env::temp_dir().join(format!("msalx-preset-owner-{}", std::process::id()));
+        let config = dir.to_string_lossy().into_owned();
+        let env = move |k: &str| (k == "AZURE_CONFIG_DIR").then(|| OsString::from(&config));
+        let r = Preset::AzureCli.resolve_for(Platform::current(), &env).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        let node_form = r#"{"AccessToken":{"-login.microsoftonline.com-accesstoken-other-t-s":{"credential_type":"AccessToken","home_account_id":"","environment":"login.microsoftonline.com","client_id":"other","realm":"t","target":"s","secret":"x","cached_at":"1","expires_on":"9999999999"}}}"#;
+        std::fs::write(r.location(), node_form).unwrap();
+        let cache = r.token_cache().unwrap();
+        let response = crate::TokenResponse::new(
+            "az",
+            ["https://management.azure.com/.default"],
+            "https://login.microsoftonline.com/t",
+            r#"{"access_token": "at", "expires_in": 3600}"#,
+        )
+        .unwrap();
+        cache.add(&response).unwrap();
+        let text = std::fs::read_to_string(r.location()).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let ours = doc["AccessToken"].as_object().unwrap().values().find(|e| e["client_id"] == "az").unwrap();
+        assert_eq!(
+            ours["home_account_id"],
+            serde_json::Value::Null,
+            "Azure CLI's MSAL Python finds only null"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn env(k: &str) -> Option<OsString> {
         match k {
@@ -443,7 +585,8 @@ mod tests {
         let r = Preset::AzureCli.resolve_for(Platform::MacOs, &custom).unwrap();
         assert_eq!(r.location(), Path::new("/cfg/msal_token_cache.json"));
         let r = Preset::AzureCli.resolve_for(Platform::Windows, &env).unwrap();
-        assert_eq!(r.storage(), &PresetStorage::Dpapi);
+        assert_eq!(r.storage(), &dpapi());
+        assert_eq!(r.owner(), Owner::MsalPython);
         assert!(r.location().to_string_lossy().ends_with("msal_token_cache.bin"));
     }
 
@@ -451,7 +594,7 @@ mod tests {
     fn identity_python_linux_matches_the_libsecret_item() {
         let r = Preset::AzureIdentityPythonCae.resolve_for(Platform::Linux, &env).unwrap();
         assert_eq!(r.location(), Path::new("/h/.IdentityService/msal.cache.cae"));
-        let PresetStorage::SecretService { schema, attributes, label, encoding } = r.storage() else {
+        let PresetStorage::SecretService { schema, attributes, label, encoding, .. } = r.storage() else {
             panic!("{r:?}")
         };
         assert_eq!(
@@ -459,8 +602,48 @@ mod tests {
             ("msal.cache.cae", "MSALCache", SecretEncoding::Utf8)
         );
         assert_eq!(attributes, &[("MsalClientID".to_string(), IDENTITY_SERVICE.to_string())]);
-        let mac = Preset::AzureIdentityPython.resolve_for(Platform::MacOs, &env).unwrap();
-        assert_eq!(mac.storage(), &keychain());
+        assert!(r.plaintext_fallback(), "Azure Identity falls back to plaintext at the signal path on Linux");
+    }
+
+    #[test]
+    fn identity_python_keychain_account_follows_the_cache_name() {
+        let account = |p: Preset, name: Option<&str>| {
+            let r = match name {
+                Some(n) => p.resolve_named_for(n, Platform::MacOs, &env).unwrap(),
+                None => p.resolve_for(Platform::MacOs, &env).unwrap(),
+            };
+            assert!(!r.plaintext_fallback());
+            let PresetStorage::Keychain { service, account } = r.storage().clone() else { panic!("{r:?}") };
+            assert_eq!(service, IDENTITY_SERVICE);
+            account
+        };
+        assert_eq!(account(Preset::AzureIdentityPython, None), "MSALCache");
+        assert_eq!(account(Preset::AzureIdentityPythonCae, None), "msal.cache.cae");
+        assert_eq!(account(Preset::AzureIdentityPython, Some("app")), "app.nocae");
+        assert_eq!(account(Preset::AzureIdentityPythonCae, Some("app")), "app.cae");
+        assert_eq!(account(Preset::AzureIdentityPython, Some("msal.cache")), "MSALCache");
+    }
+
+    #[test]
+    fn custom_names_resolve_everywhere_and_bad_names_are_refused() {
+        let r = Preset::AzureIdentityPython.resolve_named_for("app", Platform::Linux, &env).unwrap();
+        assert_eq!(r.location(), Path::new("/h/.IdentityService/app.nocae"));
+        let PresetStorage::SecretService { schema, label, .. } = r.storage() else { panic!() };
+        assert_eq!((schema.as_str(), label.as_str()), ("app.nocae", "MSALCache"));
+        let w = Preset::AzureIdentityPythonCae.resolve_named_for("app", Platform::Windows, &env).unwrap();
+        assert!(w.location().to_string_lossy().ends_with("app.cae") && w.storage() == &dpapi());
+        for bad in ["", "a/b", "..", r"a\b"] {
+            let e = Preset::AzureIdentityPython.resolve_named_for(bad, Platform::Linux, &env).unwrap_err();
+            assert!(matches!(e, Error::InvalidInput { .. }), "{bad:?}: {e}");
+        }
+        assert!(Preset::AzureCli.resolve_named_for("x", Platform::Linux, &env).is_err());
+    }
+
+    #[test]
+    fn every_preset_names_its_owner() {
+        assert_eq!(Preset::AzureIdentityJs.owner(), Owner::MsalNode);
+        assert_eq!(Preset::VisualStudio.owner(), Owner::MsalDotNet);
+        assert_eq!(Preset::AzureIdentityPythonCae.owner(), Owner::MsalPython);
     }
 
     #[test]

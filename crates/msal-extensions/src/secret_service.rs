@@ -37,7 +37,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -45,12 +45,13 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::file::FilePersistence;
-use crate::persistence::{ChangeToken, Persistence};
+use crate::item::{SecretItem, SecretItemPersistence};
+#[cfg(doc)]
+use crate::persistence::Persistence;
 
-// The one platform switch of this backend: the D-Bus client on Linux, a
-// stub returning `Error::Unavailable` everywhere else. Both expose the same
-// `Connection` type with the same methods.
+// The platform switch of this backend, in the crate's one style (see
+// `store.rs`): the D-Bus client on Linux, a stub elsewhere. Both expose
+// `AVAILABLE` and the same `Connection` type with the same methods.
 #[cfg_attr(target_os = "linux", path = "secret_service/dbus.rs")]
 #[cfg_attr(not(target_os = "linux"), path = "secret_service/unavailable.rs")]
 mod imp;
@@ -61,6 +62,8 @@ pub(crate) const BACKEND: &str = "secret-service";
 const SCHEMA_ATTRIBUTE: &str = "xdg:schema";
 /// The content type libsecret's password API gives every secret.
 const CONTENT_TYPE: &str = "text/plain";
+/// The schema of recoverable copies ([`SecretItem::sibling`]).
+const COPY_SCHEMA: &str = "io.github.msal-extensions-rs.Copy";
 
 /// Which Secret Service collection holds the item.
 #[non_exhaustive]
@@ -171,7 +174,7 @@ impl ItemSpec {
 }
 
 impl ItemSpec {
-    /// A throw-away item in the same collection, for [`SecretServicePersistence::verify`].
+    /// A throw-away item in the same collection, for [`SecretItem::verify`].
     fn probe(&self) -> ItemSpec {
         let nonce = format!("{}-{}", std::process::id(), now_nanos());
         let schema = "io.github.msal-extensions-rs.Probe".to_owned();
@@ -209,7 +212,8 @@ pub fn default_schema_name(signal_location: impl AsRef<Path>) -> String {
 
 /// The token cache as one item in the freedesktop Secret Service, encrypted
 /// by the provider (gnome-keyring, KeePassXC...), plus a *signal file*
-/// whose modification time changes on every save.
+/// whose modification time changes on every save: a [`SecretServiceItem`]
+/// in the [`SecretItemPersistence`] adapter.
 ///
 /// This is the Rust counterpart of the Python reference's
 /// `LibsecretPersistence`; with the same signal-file path (and the same
@@ -218,19 +222,22 @@ pub fn default_schema_name(signal_location: impl AsRef<Path>) -> String {
 /// mapping. It needs no libsecret or PyGObject: it talks D-Bus itself.
 ///
 /// The D-Bus connection and the Secret Service session are opened on the
-/// first operation and reused; this value is `Send + Sync`, and operations
-/// from several threads are serialised on the one connection.
+/// first operation (or by [`check_available`](SecretItemPersistence::check_available))
+/// and reused; this value is `Send + Sync`, and operations from several
+/// threads are serialised on the one connection.
 ///
 /// # Platform behavior
 /// Linux (and other freedesktop systems built as `target_os = "linux"`).
-/// On other platforms every operation returns [`Error::Unavailable`].
+/// On other platforms the constructors return [`Error::Unavailable`].
 ///
 /// # Security
 /// The secret is encrypted at rest by the provider and, by default, over the
 /// bus ([`SessionEncryption::DiffieHellman`]). This crate zeroizes its own
 /// copies of the secret; copies made inside the D-Bus and crypto libraries
 /// are freed but not wiped. Errors, logs and `Debug` output carry the schema,
-/// attributes and paths, never the secret.
+/// attributes and paths, never the secret. A recoverable copy
+/// ([`Persistence::keep_copy`]) is a second item in the same collection
+/// (schema `io.github.msal-extensions-rs.Copy`), never a file.
 ///
 /// # Examples
 /// ```no_run
@@ -243,31 +250,31 @@ pub fn default_schema_name(signal_location: impl AsRef<Path>) -> String {
 #[doc(alias = "LibsecretPersistence")]
 #[doc(alias = "libsecret")]
 #[doc(alias = "keyring")]
-pub struct SecretServicePersistence {
-    signal: FilePersistence,
-    spec: ItemSpec,
-    encoding: SecretEncoding,
-    connection: Mutex<Option<imp::Connection>>,
-}
+pub type SecretServicePersistence = SecretItemPersistence<SecretServiceItem>;
 
-impl SecretServicePersistence {
+impl SecretItemPersistence<SecretServiceItem> {
     /// A persistence with the reference's defaults: signal file
     /// `signal_location` (`~` expanded), schema name
     /// [`default_schema_name`]`(signal_location)`, no attributes, empty
     /// label, default collection, raw UTF-8, encrypted session.
     ///
     /// Nothing is contacted until the first operation; call
-    /// [`verify`](Self::verify) to find out early whether the store works.
+    /// [`check_available`](SecretItemPersistence::check_available) or
+    /// [`verify`](SecretItemPersistence::verify) to find out early whether
+    /// the store works.
     ///
     /// # Errors
-    /// [`Error::Unavailable`] if the path starts with `~` and no home folder is known.
+    /// [`Error::Unavailable`] on platforms without a Secret Service (all but
+    /// Linux), or if the path starts with `~` and no home folder is known.
     ///
     /// # Examples
     /// ```
+    /// # #[cfg(target_os = "linux")] {
     /// use msal_extensions::{Persistence, SecretServicePersistence};
     /// let p = SecretServicePersistence::new("/tmp/msal.cache")?;
     /// assert_eq!(p.schema_name(), msal_extensions::default_schema_name("/tmp/msal.cache"));
     /// assert!(p.is_encrypted());
+    /// # }
     /// # Ok::<(), msal_extensions::Error>(())
     /// ```
     pub fn new(signal_location: impl AsRef<Path>) -> Result<Self> {
@@ -279,6 +286,7 @@ impl SecretServicePersistence {
     ///
     /// # Examples
     /// ```
+    /// # #[cfg(target_os = "linux")] {
     /// use msal_extensions::{SecretEncoding, SecretServicePersistence};
     /// // The names Azure Identity for Python uses.
     /// let p = SecretServicePersistence::builder("~/.IdentityService/msal.cache.nocae")
@@ -288,6 +296,7 @@ impl SecretServicePersistence {
     ///     .encoding(SecretEncoding::Utf8)
     ///     .build()?;
     /// assert_eq!(p.schema_name(), "msal.cache.nocae");
+    /// # }
     /// # Ok::<(), msal_extensions::Error>(())
     /// ```
     pub fn builder(signal_location: impl AsRef<Path>) -> SecretServiceBuilder {
@@ -296,33 +305,101 @@ impl SecretServicePersistence {
 
     /// The schema name: the value of the item's `xdg:schema` attribute.
     pub fn schema_name(&self) -> &str {
-        &self.spec.schema
+        &self.item().spec.schema
     }
 
     /// The attributes that identify the item, including `xdg:schema`.
     pub fn attributes(&self) -> &BTreeMap<String, String> {
-        &self.spec.attributes
+        &self.item().spec.attributes
+    }
+}
+
+/// One item in the freedesktop Secret Service: the [`SecretItem`] behind
+/// [`SecretServicePersistence`]. Built by [`SecretServiceBuilder::build_item`].
+#[derive(Clone)]
+pub struct SecretServiceItem {
+    spec: ItemSpec,
+    encoding: SecretEncoding,
+    /// Shared with clones and sibling items: one bus connection and session.
+    connection: Arc<Mutex<Option<imp::Connection>>>,
+}
+
+impl SecretServiceItem {
+    /// Runs `f` on the shared connection, opening it first if needed and
+    /// dropping it when the bus or provider went away, so the next call
+    /// reconnects.
+    fn with_connection<T>(&self, f: impl FnOnce(&imp::Connection) -> Result<T>) -> Result<T> {
+        let mut guard = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = match guard.take() {
+            Some(c) => c,
+            None => imp::Connection::open(&self.spec)?,
+        };
+        let result = f(&conn);
+        if !matches!(result, Err(Error::Unavailable { .. })) {
+            *guard = Some(conn);
+        }
+        result
+    }
+}
+
+impl SecretItem for SecretServiceItem {
+    /// Reads the item's secret, decoding base64 written by .NET, Java or Go.
+    fn get(&self) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        let stored = self.with_connection(|c| c.lookup(&self.spec))?;
+        Ok(stored.map(|s| Zeroizing::new(decode(s, self.encoding))))
     }
 
-    /// Checks that the store works here: stores a throw-away item in the
-    /// same collection, reads it back and deletes it (the reference's
-    /// `trial_run`). Also opens the connection that later operations reuse.
-    ///
-    /// # Errors
-    /// [`Error::Unavailable`] (no session bus, no Secret Service provider, no
-    /// such collection), [`Error::StoreLocked`] (the collection is locked),
-    /// [`Error::Encryption`] / [`Error::Decryption`] (the provider failed).
-    ///
-    /// # Examples
-    /// ```no_run
-    /// use msal_extensions::SecretServicePersistence;
-    /// let p = SecretServicePersistence::new("~/.cache/msal.cache")?;
-    /// if let Err(e) = p.verify() {
-    ///     eprintln!("encrypted storage is not usable here: {e}");
-    /// }
-    /// # Ok::<(), msal_extensions::Error>(())
-    /// ```
-    pub fn verify(&self) -> Result<()> {
+    /// Stores the secret in the configured encoding (`CreateItem`, replace).
+    fn set(&self, secret: &[u8]) -> Result<()> {
+        let encoded = encode(secret, self.encoding);
+        self.with_connection(|c| c.store(&self.spec, &encoded))
+    }
+
+    /// Deletes every item matching the attributes.
+    fn delete(&self) -> Result<bool> {
+        Ok(self.with_connection(|c| c.clear(&self.spec))? > 0)
+    }
+
+    fn describe(&self) -> String {
+        self.spec.describe()
+    }
+
+    fn backend_name(&self) -> &'static str {
+        BACKEND
+    }
+
+    /// An item of schema `io.github.msal-extensions-rs.Copy` carrying only
+    /// `msal-extensions-copy-of` (this item's schema) and
+    /// `msal-extensions-copy` (`tag`): it holds none of this item's
+    /// attributes, so no peer looking for this item (even by attributes
+    /// without the schema, as MSAL.NET does) can find it.
+    fn sibling(&self, tag: &str) -> Self {
+        let schema = COPY_SCHEMA.to_owned();
+        let attributes = [
+            (SCHEMA_ATTRIBUTE, schema.as_str()),
+            ("msal-extensions-copy-of", self.spec.schema.as_str()),
+            ("msal-extensions-copy", tag),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let label = format!("msal-extensions: recoverable copy of {} ({tag})", self.spec.schema);
+        SecretServiceItem {
+            spec: ItemSpec { schema, attributes, label, ..self.spec.clone() },
+            encoding: self.encoding,
+            connection: Arc::clone(&self.connection),
+        }
+    }
+
+    /// Connects to the bus, opens a session and checks that the collection
+    /// exists and is unlocked. Writes nothing.
+    fn check_available(&self) -> Result<()> {
+        self.with_connection(|c| c.check(&self.spec))
+    }
+
+    /// Stores a throw-away item in the same collection, reads it back and
+    /// deletes it (the reference's `trial_run`).
+    fn verify(&self) -> Result<()> {
         let probe = self.spec.probe();
         let payload = Zeroizing::new(format!("msal-extensions probe {}", now_nanos()).into_bytes());
         self.with_connection(|c| {
@@ -341,86 +418,12 @@ impl SecretServicePersistence {
             Ok(())
         })
     }
-
-    /// Deletes the item (every item matching the attributes) and touches the
-    /// signal file so readers notice; `Ok` if there was none.
-    ///
-    /// # Errors
-    /// As for [`verify`](Self::verify), and [`Error::Io`] if the signal file
-    /// cannot be touched.
-    pub fn delete(&self) -> Result<()> {
-        let removed = self.with_connection(|c| c.clear(&self.spec))?;
-        if removed > 0 {
-            self.signal.touch()?;
-        }
-        Ok(())
-    }
-
-    /// Runs `f` on the shared connection, opening it first if needed and
-    /// dropping it when the bus or provider went away, so the next call
-    /// reconnects.
-    fn with_connection<T>(&self, f: impl FnOnce(&imp::Connection) -> Result<T>) -> Result<T> {
-        let mut guard = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
-        let conn = match guard.take() {
-            Some(c) => c,
-            None => imp::Connection::open(&self.spec)?,
-        };
-        let result = f(&conn);
-        if !matches!(result, Err(Error::Unavailable { .. })) {
-            *guard = Some(conn);
-        }
-        result
-    }
 }
 
-impl Persistence for SecretServicePersistence {
-    /// Stores `content` as the item's secret (replacing any previous one),
-    /// then touches the signal file.
-    ///
-    /// # Errors
-    /// [`Error::Unavailable`], [`Error::StoreLocked`], [`Error::Encryption`]
-    /// (the provider refused the item), [`Error::Io`] (signal file).
-    fn save_bytes(&self, content: &[u8]) -> Result<()> {
-        let secret = encode(content, self.encoding);
-        self.with_connection(|c| c.store(&self.spec, &secret))?;
-        self.signal.touch()
-    }
-
-    /// Reads the item's secret, decoding base64 written by .NET, Java or Go.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`] when no item matches, [`Error::Unavailable`],
-    /// [`Error::StoreLocked`], [`Error::Decryption`].
-    fn load_bytes(&self) -> Result<Vec<u8>> {
-        let stored = self.with_connection(|c| c.lookup(&self.spec))?;
-        let stored = stored.ok_or_else(|| Error::NotFound { location: self.spec.describe() })?;
-        Ok(decode(stored, self.encoding))
-    }
-
-    /// The token of the signal file: it changes on every save by any program
-    /// that follows the protocol (Python, .NET, Node, Java, Go touch it too).
-    fn change_token(&self) -> Result<ChangeToken> {
-        self.signal.change_token()
-    }
-
-    fn location(&self) -> &Path {
-        self.signal.location()
-    }
-
-    fn is_encrypted(&self) -> bool {
-        true
-    }
-
-    fn backend_name(&self) -> &'static str {
-        BACKEND
-    }
-}
-
-impl fmt::Debug for SecretServicePersistence {
+impl fmt::Debug for SecretServiceItem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let connected = self.connection.lock().map(|c| c.is_some()).unwrap_or(false);
-        f.debug_struct("SecretServicePersistence")
-            .field("signal_file", &self.signal.location())
+        f.debug_struct("SecretServiceItem")
             .field("schema", &self.spec.schema)
             .field("attributes", &self.spec.attributes)
             .field("label", &self.spec.label)
@@ -472,14 +475,16 @@ fn looks_like_json(bytes: &[u8]) -> bool {
 /// ```
 /// use msal_extensions::{SecretCollection, SecretEncoding, SecretServicePersistence};
 /// // What .NET's Azure Identity and Visual Studio write.
-/// let p = SecretServicePersistence::builder("~/.local/.IdentityService/msal.cache")
+/// let built = SecretServicePersistence::builder("~/.local/.IdentityService/msal.cache")
 ///     .schema_name("msal.cache")
 ///     .attribute("MsalClientID", "Microsoft.Developer.IdentityService")
 ///     .attribute("Microsoft.Developer.IdentityService", "1.0.0.0")
 ///     .label("MSALCache")
 ///     .collection(SecretCollection::Default)
 ///     .encoding(SecretEncoding::Base64)
-///     .build()?;
+///     .build();
+/// // Built on Linux; refused at once where there is no Secret Service.
+/// assert_eq!(built.is_ok(), cfg!(target_os = "linux"));
 /// # Ok::<(), msal_extensions::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -569,13 +574,23 @@ impl SecretServiceBuilder {
     /// Builds the persistence. Nothing is contacted yet.
     ///
     /// # Errors
-    /// [`Error::Unavailable`] if the path starts with `~` and no home folder is known.
+    /// [`Error::Unavailable`] on platforms without a Secret Service, or if
+    /// the path starts with `~` and no home folder is known.
     pub fn build(self) -> Result<SecretServicePersistence> {
+        let signal = self.signal_location.clone();
+        SecretItemPersistence::with_item(signal, self.build_item()?)
+    }
+
+    /// Builds the item alone, for use with your own signal file or adapter.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] on platforms without a Secret Service.
+    pub fn build_item(self) -> Result<SecretServiceItem> {
+        crate::store::require_platform(BACKEND, imp::AVAILABLE)?;
         let schema = self.schema.unwrap_or_else(|| default_schema_name(&self.signal_location));
         let mut attributes = self.attributes;
         attributes.insert(SCHEMA_ATTRIBUTE.to_owned(), schema.clone());
-        Ok(SecretServicePersistence {
-            signal: FilePersistence::new(&self.signal_location)?,
+        Ok(SecretServiceItem {
             spec: ItemSpec {
                 schema,
                 attributes,
@@ -585,7 +600,7 @@ impl SecretServiceBuilder {
                 bus_address: self.bus_address,
             },
             encoding: self.encoding,
-            connection: Mutex::new(None),
+            connection: Arc::new(Mutex::new(None)),
         })
     }
 }
@@ -593,8 +608,11 @@ impl SecretServiceBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_os = "linux")]
+    use crate::persistence::Persistence as _;
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn default_schema_is_sha256_hex_of_the_path_as_given() {
         // Independently: `printf %s /tmp/x | sha256sum`.
         assert_eq!(
@@ -608,6 +626,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn attributes_include_schema_and_schema_wins() {
         let p = SecretServicePersistence::builder("/tmp/c")
             .schema_name("s")
@@ -637,10 +656,33 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn debug_shows_names_only() {
         let p = SecretServicePersistence::builder("/tmp/c").label("L").build().unwrap();
         let s = format!("{p:?}");
         assert!(s.contains("xdg:schema") && s.contains("connected: false"), "{s}");
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    #[test]
+    fn unavailable_off_linux() {
+        let e = SecretServicePersistence::new("/s").unwrap_err();
+        assert!(matches!(e, Error::Unavailable { backend: BACKEND, .. }), "{e}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn copies_are_found_by_none_of_the_original_attributes() {
+        let p = SecretServicePersistence::builder("/tmp/c")
+            .schema_name("msal.cache")
+            .attribute("MsalClientID", "Microsoft.Developer.IdentityService")
+            .build()
+            .unwrap();
+        let copy = p.item().sibling("corrupt-0123");
+        for (k, v) in p.attributes() {
+            assert_ne!(copy.spec.attributes.get(k), Some(v), "the copy must not carry {k}={v}");
+        }
+        assert!(copy.describe().contains(COPY_SCHEMA), "{}", copy.describe());
     }
 
     #[test]

@@ -75,3 +75,21 @@ fn wrong_types_everywhere_load_without_panic() {
         }
     }
 }
+
+/// Corrupt content is described by what it is and where, never as "not
+/// valid JSON at line 1 column 1" for a byte-order mark or deep nesting, and
+/// a cache not read from a store says no "at <location>".
+#[test]
+fn messages_say_what_is_wrong() {
+    let bom = TokenCache::parse_bytes(b"\xEF\xBB\xBF{\"AccessToken\": {}}").unwrap_err().to_string();
+    assert!(bom.contains("byte-order mark") && bom.contains("remove those three bytes"), "{bom}");
+    assert!(bom.starts_with("the token cache is corrupt: "), "{bom}");
+    let deep = format!("{{\"Other\": {}{}}}", "[".repeat(200), "]".repeat(200));
+    let deep = TokenCache::parse(&deep).unwrap_err().to_string();
+    assert!(deep.contains("more than 128 levels deep"), "{deep}");
+    let deep_obj = format!("{}1{}", "{\"a\": ".repeat(300), "}".repeat(300));
+    let deep_obj = TokenCache::parse(&deep_obj).unwrap_err().to_string();
+    assert!(deep_obj.contains("more than 128 levels deep"), "{deep_obj}");
+    let junk = TokenCache::parse("{} x").unwrap_err().to_string();
+    assert!(junk.contains("followed by other data") && junk.contains("line 1 column 4"), "{junk}");
+}

@@ -207,3 +207,46 @@ fn symlink_planted_at_the_cache_path_is_replaced_not_written_through() {
     assert!(!fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
     assert_eq!(fs::read_to_string(&path).unwrap(), "tokens");
 }
+
+/// Root saving another user's cache (e.g. `sudo` running a tool on it)
+/// leaves the file that user's, with its mode: owner, group and permission
+/// bits of the replaced file are kept. Recoverable copies go to the owner too.
+#[test]
+fn a_save_keeps_the_owner_group_and_mode_of_the_file() {
+    use msal_extensions::{CopyPlace, CopyReason, PersistedTokenCache, TokenResponse};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !is_root() {
+        return common::peer_missing("root", "run the tests as root (CI does) to change a file's owner")
+            .unwrap_or(());
+    }
+    let dir = Scratch::new("fault-owner");
+    let path = dir.path("cache.json");
+    fs::write(&path, "{}").unwrap();
+    std::os::unix::fs::chown(&path, Some(NOBODY), Some(NOBODY)).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+    let owner = |p: &Path| {
+        let m = fs::metadata(p).unwrap();
+        (m.uid(), m.gid(), m.mode() & 0o777)
+    };
+    FilePersistence::new(&path).unwrap().save("{\"AccessToken\": {}}").unwrap();
+    assert_eq!(owner(&path), (NOBODY, NOBODY, 0o640), "a plain save");
+    let cache = PersistedTokenCache::new(FilePersistence::new(&path).unwrap()).keep_replaced(true);
+    let r = TokenResponse::new("c", ["s"], "https://login.microsoftonline.com/t", r#"{"access_token": "a"}"#);
+    let (_, report) = cache.modify_reporting(|c| c.add(&r.unwrap())).unwrap();
+    assert_eq!(owner(&path), (NOBODY, NOBODY, 0o640), "a cache change");
+    let copy = report.copy.expect("a copy of the replaced content");
+    assert_eq!(copy.reason, CopyReason::Replaced);
+    let CopyPlace::File(kept) = copy.place else { panic!() };
+    assert_eq!(owner(&kept), (NOBODY, NOBODY, 0o600), "the copy is the owner's, and private");
+    // A new file is root's own and private.
+    let fresh = dir.path("new.json");
+    FilePersistence::new(&fresh).unwrap().save("{}").unwrap();
+    assert_eq!(owner(&fresh), (0, 0, 0o600));
+    // The lock's guard, created by root in a user's folder, is the user's: it
+    // is never deleted, so otherwise that user could never lock again.
+    let users = dir.path("users-folder");
+    fs::create_dir(&users).unwrap();
+    std::os::unix::fs::chown(&users, Some(NOBODY), Some(NOBODY)).unwrap();
+    drop(CrossPlatLock::acquire(users.join("c.json.lockfile")).unwrap());
+    assert_eq!(owner(&users.join("c.json.lockfile.guard")), (NOBODY, NOBODY, 0o600));
+}

@@ -182,3 +182,109 @@ fn timeout_zero_tries_once() {
     assert!(matches!(other.join().unwrap(), Err(Error::LockTimeout { .. })));
     held.release().unwrap();
 }
+
+/// Runs `f` on a thread and fails the test if it has not returned within
+/// 20 s: what is checked is "returns instead of hanging", not a speed.
+fn returns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()).unwrap());
+    rx.recv_timeout(Duration::from_secs(20)).expect("hung: the call did not return")
+}
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo keeps no pointer.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// A FIFO at the lockfile path used to block `open` forever, before any
+/// timeout applied. Now every entry point returns at once with an error
+/// naming the lockfile and the command that removes it.
+#[test]
+fn a_fifo_at_the_lockfile_path_is_refused_at_once() {
+    let dir = Scratch::new("stale-fifo");
+    let lf = dir.path("c.json.lockfile");
+    mkfifo(&lf);
+    let lf2 = lf.clone();
+    let err =
+        returns(move || LockOptions::new().timeout(Duration::from_millis(200)).acquire(&lf2).unwrap_err());
+    let Error::LockfileUnusable { lockfile, found } = &err else { panic!("{err:?}") };
+    assert_eq!((lockfile.as_path(), *found), (lf.as_path(), "a named pipe (FIFO)"));
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("rm '{}'", lf.display())), "{msg}");
+    let lf2 = lf.clone();
+    assert!(matches!(
+        returns(move || msal_extensions::lock::inspect(&lf2)),
+        Err(Error::LockfileUnusable { .. })
+    ));
+    let lf2 = lf.clone();
+    assert!(matches!(
+        returns(move || msal_extensions::lock::remove_stale(&lf2)),
+        Err(Error::LockfileUnusable { .. })
+    ));
+    // A FIFO at the cache path does not hang a read either.
+    let cache = dir.path("c.json");
+    mkfifo(&cache);
+    let err = returns(move || {
+        use msal_extensions::Persistence;
+        msal_extensions::FilePersistence::new(cache).unwrap().load_bytes().unwrap_err()
+    });
+    let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert!(chain.contains("c.json") && chain.contains("named pipe"), "{chain}");
+    // Nor does touching a FIFO planted at a signal file (a secret store's save).
+    let signal = dir.path("signal");
+    mkfifo(&signal);
+    let err = returns(move || msal_extensions::FilePersistence::new(signal).unwrap().touch().unwrap_err());
+    assert!(err.to_string().contains("signal"), "{err}");
+}
+
+/// A directory at the lockfile path is called a directory, with `rmdir`.
+#[test]
+fn a_directory_at_the_lockfile_path_is_named_as_one() {
+    let dir = Scratch::new("stale-dir");
+    let lf = dir.path("c.json.lockfile");
+    fs::create_dir(&lf).unwrap();
+    let err = quick().acquire(&lf).unwrap_err();
+    assert!(matches!(err, Error::LockfileUnusable { found: "a directory", .. }), "{err:?}");
+    assert!(err.to_string().contains(&format!("rmdir '{}'", lf.display())), "{err}");
+    assert!(matches!(msal_extensions::lock::inspect(&lf), Err(Error::LockfileUnusable { .. })));
+}
+
+/// No process can have a pid above `i32::MAX` or the kernel's `pid_max`:
+/// such a lockfile is stale, not "alive".
+#[test]
+fn impossible_pids_are_stale() {
+    let dir = Scratch::new("stale-impossible");
+    let lf = dir.path("c.lockfile");
+    let pid_max: u64 =
+        fs::read_to_string("/proc/sys/kernel/pid_max").map_or(4_194_304, |s| s.trim().parse().unwrap());
+    for pid in [(1u64 << 31) + 5, pid_max + 1, u64::from(u32::MAX)] {
+        fs::write(&lf, format!("{pid} /usr/bin/az")).unwrap();
+        assert!(msal_extensions::lock::inspect(&lf).unwrap().is_stale(), "pid {pid}");
+        let lock = quick().unidentified_grace(Duration::from_secs(3600)).acquire(&lf);
+        drop(lock.unwrap_or_else(|e| panic!("pid {pid} judged alive: {e}")));
+    }
+}
+
+/// A live pid running another program than the one that wrote the lockfile
+/// (pid reused after a crash, start time unknown or older) is not broken,
+/// but the state and the timeout say how to remove the lockfile.
+#[test]
+fn a_live_pid_running_another_program_gets_removal_advice() {
+    let dir = Scratch::new("stale-unrelated");
+    let lf = dir.path("c.json.lockfile");
+    let mut other = live_process(); // runs `sleep`
+    fs::write(&lf, format!("{} /usr/bin/az", other.id())).unwrap();
+    let state = msal_extensions::lock::inspect(&lf).unwrap();
+    assert!(state.is_held(), "never broken: {state:?}");
+    assert_eq!(state.holder().unwrap().unrelated_process.as_deref(), Some("sleep"));
+    let advice = state.advice(&lf).expect("advice");
+    assert!(advice.contains("`sleep`") && advice.contains(&format!("rm '{}'", lf.display())), "{advice}");
+    let err = quick().acquire(&lf).unwrap_err().to_string();
+    assert!(err.contains(&advice), "{err}");
+    // The same pid recorded with its own program name is plausible: no advice.
+    fs::write(&lf, format!("{} /bin/sleep", other.id())).unwrap();
+    assert_eq!(msal_extensions::lock::inspect(&lf).unwrap().advice(&lf), None);
+    other.kill().unwrap();
+    other.wait().unwrap();
+}

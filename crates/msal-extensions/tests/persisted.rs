@@ -45,6 +45,9 @@ impl Persistence for Counting {
         }
         Ok(full)
     }
+    fn delete(&self) -> msal_extensions::Result<()> {
+        self.inner.delete()
+    }
     fn change_token(&self) -> msal_extensions::Result<ChangeToken> {
         self.inner.change_token()
     }
@@ -104,9 +107,15 @@ fn one_save_and_no_reload_per_mutation() {
     for i in 0..5 {
         c.add(&response(&format!("s{i}"), "x")).unwrap();
     }
-    c.remove_account("nobody").unwrap();
+    let token = c.persistence().change_token().unwrap();
+    assert_eq!(c.remove_account("nobody").unwrap(), 0);
     let p = c.persistence();
-    assert_eq!(p.saves.load(Ordering::SeqCst), 6, "one save per add/removal");
+    assert_eq!(
+        p.saves.load(Ordering::SeqCst),
+        5,
+        "one save per add, none for a removal that removed nothing"
+    );
+    assert_eq!(p.change_token().unwrap(), token, "a no-op leaves the file (and its mtime) alone");
     assert_eq!(p.loads.load(Ordering::SeqCst), 0, "own writes are not re-read");
     assert!(!s.path("cache.json.lockfile").exists(), "lock released");
     assert!(find(&c, "s4").is_some());
@@ -248,4 +257,60 @@ fn pretty_output_is_indented_like_msal_python() {
     let text = std::fs::read_to_string(s.path("cache.json")).unwrap();
     assert!(text.starts_with("{\n    \"AccessToken\": {\n        \""), "{text}");
     assert_eq!(find(&PersistedTokenCache::new(file(&s)), "a").as_deref(), Some("A"));
+}
+
+/// A save keeps the stored layout: indented (MSAL Python) stays indented,
+/// compact (MSAL .NET) stays compact, unless a layout is set.
+#[test]
+fn the_stored_layout_is_kept_unless_told_otherwise() {
+    use msal_extensions::Layout;
+    let s = Scratch::new("ptc-layout");
+    let indented = s.path("cache.json");
+    PersistedTokenCache::new(file(&s)).layout(Layout::Indented).add(&response("a", "A")).unwrap();
+    PersistedTokenCache::new(file(&s)).add(&response("b", "B")).unwrap();
+    let text = std::fs::read_to_string(&indented).unwrap();
+    assert!(text.starts_with("{\n    \"AccessToken\": {\n"), "indented kept: {text}");
+    PersistedTokenCache::new(file(&s)).layout(Layout::Compact).add(&response("c", "C")).unwrap();
+    let text = std::fs::read_to_string(&indented).unwrap();
+    assert!(text.starts_with("{\"AccessToken\":{"), "compact on request: {text}");
+    PersistedTokenCache::new(file(&s)).add(&response("d", "D")).unwrap();
+    let text = std::fs::read_to_string(&indented).unwrap();
+    // Entries the write did not touch are kept byte for byte (indented here); the layout is the top level's.
+    assert!(text.starts_with("{\"AccessToken\":{"), "compact kept: {text}");
+    assert_eq!(find(&PersistedTokenCache::new(file(&s)), "a").as_deref(), Some("A"));
+}
+
+/// A change whose closure changes nothing writes nothing: the file, its
+/// modification time and change token stay as they were, and the report says so.
+#[test]
+fn a_no_op_change_writes_nothing() {
+    let s = Scratch::new("ptc-noop");
+    let c = PersistedTokenCache::new(file(&s));
+    let (_, report) = c.modify_reporting(|_| Ok(())).unwrap();
+    assert!(!report.written && !s.path("cache.json").exists(), "no file is created for nothing");
+    c.add(&response("a", "A")).unwrap();
+    let token = c.persistence().change_token().unwrap();
+    let mtime = std::fs::metadata(s.path("cache.json")).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let other = PersistedTokenCache::new(file(&s)); // a fresh handle loads first
+    for cache in [&c, &other] {
+        let (n, report) = cache.modify_reporting(|t| Ok(t.remove_account("nobody"))).unwrap();
+        assert_eq!((n, report.written), (0, false));
+        assert!(!cache.update_refresh_token("nobody", "client", "x").unwrap());
+    }
+    assert_eq!(c.persistence().change_token().unwrap(), token);
+    assert_eq!(std::fs::metadata(s.path("cache.json")).unwrap().modified().unwrap(), mtime);
+    let (_, report) = c.modify_reporting(|t| t.add(&response("b", "B"))).unwrap();
+    assert!(report.written);
+}
+
+/// `preset.open()` and other boxed, shared or borrowed stores go straight in.
+#[test]
+fn boxed_shared_and_borrowed_stores_are_persistences() {
+    let s = Scratch::new("ptc-box");
+    let boxed: Box<dyn Persistence> = msal_extensions::StoreSpec::file(s.path("cache.json")).open().unwrap();
+    PersistedTokenCache::new(boxed).add(&response("a", "A")).unwrap();
+    let shared = Arc::new(file(&s));
+    assert_eq!(find(&PersistedTokenCache::new(Arc::clone(&shared)), "a").as_deref(), Some("A"));
+    assert_eq!(find(&PersistedTokenCache::new(&*shared), "a").as_deref(), Some("A"));
 }

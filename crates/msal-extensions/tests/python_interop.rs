@@ -38,6 +38,7 @@ fn b64(v: &Value) -> String {
 }
 
 #[test]
+#[ignore = "needs Python msal and msal-extensions; scripts/test.sh runs it"]
 fn python_token_is_found_by_rust() {
     let Some(py) = python(true) else { return };
     let s = Scratch::new("interop-py2rs");
@@ -52,6 +53,7 @@ fn python_token_is_found_by_rust() {
 }
 
 #[test]
+#[ignore = "needs Python msal and msal-extensions; scripts/test.sh runs it"]
 fn rust_client_credentials_token_is_a_python_cache_hit() {
     let Some(py) = python(true) else { return };
     let s = Scratch::new("interop-rs2py-cc");
@@ -67,6 +69,7 @@ fn rust_client_credentials_token_is_a_python_cache_hit() {
 }
 
 #[test]
+#[ignore = "needs Python msal and msal-extensions; scripts/test.sh runs it"]
 fn rust_user_sign_in_is_listed_and_silent_in_python() {
     let Some(py) = python(true) else { return };
     let s = Scratch::new("interop-rs2py-user");
@@ -95,6 +98,7 @@ fn rust_user_sign_in_is_listed_and_silent_in_python() {
 }
 
 #[test]
+#[ignore = "needs Python msal and msal-extensions; scripts/test.sh runs it"]
 fn python_cache_with_unknown_data_survives_a_rust_round_trip() {
     let Some(py) = python(true) else { return };
     let s = Scratch::new("interop-roundtrip");
@@ -126,6 +130,7 @@ const PER_PROCESS: usize = 5;
 /// Worker entry point (a no-op unless started by `worker_command`): adds
 /// PER_PROCESS tokens to the cache at args[0] with scopes `<args[1]>-<i>`.
 #[test]
+#[ignore = "worker entry point, run by the tests in child processes"]
 fn worker_add_many() {
     let Some(args) = worker_args() else { return };
     let c = cache(Path::new(&args[0]));
@@ -137,6 +142,7 @@ fn worker_add_many() {
 }
 
 #[test]
+#[ignore = "needs Python msal and msal-extensions; scripts/test.sh runs it"]
 fn eight_rust_and_eight_python_processes_lose_nothing() {
     let Some(py) = python(true) else { return };
     let s = Scratch::new("interop-concurrent");

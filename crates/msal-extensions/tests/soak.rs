@@ -117,6 +117,7 @@ fn soak_worker(path: &Path, id: &str, run: Duration, log: &Path) {
 }
 
 #[test]
+#[ignore = "a 120 s soak; scripts/test.sh runs it"]
 fn soak_mixed_operations_lose_nothing() {
     let secs: u64 = std::env::var("MSALX_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(120);
     let dir = Scratch::new("soak");
@@ -176,8 +177,10 @@ fn soak_mixed_operations_lose_nothing() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
+    // The cache, and the lock's guard, which stays by design (lock/companion.rs).
+    const KEPT: [&str; 2] = ["msal_token_cache.json", "msal_token_cache.json.lockfile.guard"];
     let stray: Vec<_> =
-        names.iter().filter(|n| !n.starts_with("log.") && *n != "msal_token_cache.json").collect();
+        names.iter().filter(|n| !n.starts_with("log.") && !KEPT.contains(&n.as_str())).collect();
     assert!(stray.is_empty(), "left behind: {stray:?}");
     slowest.sort_unstable();
     eprintln!(

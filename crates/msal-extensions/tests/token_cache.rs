@@ -304,3 +304,34 @@ fn re_adding_keeps_foreign_account_and_app_fields_but_replaces_credentials_whole
     );
     assert_eq!(first("AccessToken")["cached_at"], (NOW + 1).to_string());
 }
+
+/// Merging keeps both sides' tokens: new keys are added, a key is replaced
+/// only by a newer entry, a `null` section changes nothing, and merging the
+/// same cache again changes nothing.
+#[test]
+fn merge_is_the_union_with_the_newest_entry_winning() {
+    let mut here = TokenCache::parse(
+        r#"{"AccessToken": {"a": {"secret": "old", "cached_at": "10"}, "k": {"secret": "mine", "cached_at": "50"}},
+            "Account": {"x": {"username": "here"}}, "Future": {"f": 1}}"#,
+    )
+    .unwrap();
+    let other = TokenCache::parse(
+        r#"{"AccessToken": {"a": {"secret": "new", "cached_at": "20"}, "k": {"secret": "older", "cached_at": "40"},
+            "b": {"secret": "b"}}, "RefreshToken": null, "Account": {"x": {"username": "there"}, "y": {}},
+            "Other": {"o": 2}}"#,
+    )
+    .unwrap();
+    let n = here.merge(&other);
+    assert_eq!((n.added, n.replaced, n.kept), (3, 1, 2), "{n:?}");
+    let secret = |c: &TokenCache, k: &str| {
+        c.access_tokens()
+            .find(|(key, _)| *key == k)
+            .map(|(_, t)| t.secret.as_ref().unwrap().expose().to_owned())
+    };
+    assert_eq!(secret(&here, "a").as_deref(), Some("new"), "newer wins");
+    assert_eq!(secret(&here, "k").as_deref(), Some("mine"), "older loses");
+    assert_eq!(secret(&here, "b").as_deref(), Some("b"), "new key added");
+    assert_eq!(here.accounts().find(|a| a.username.as_deref() == Some("here")).map(|_| ()), Some(()));
+    assert!(here.unknown_section("Future").is_some() && here.unknown_section("Other").is_some());
+    assert!(!here.merge(&other).changed(), "merging again changes nothing");
+}

@@ -82,7 +82,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use msal_extensions::presets::{Platform, Preset};
-use msal_extensions::{FilePersistence, PersistedTokenCache, Persistence, Secret};
+use msal_extensions::{FilePersistence, PersistedTokenCache, Persistence, Secret, WriteConvention};
 use serde_json::{Map, Value};
 
 use crate::authority::Authority;
@@ -258,7 +258,10 @@ impl AzureCli {
                 Box::new(Preset::AzureCli.resolve_for(Platform::current(), &env)?.open()?)
             }
         };
-        Ok(self.cache.get_or_init(|| Arc::new(PersistedTokenCache::new(persistence))).clone())
+        // Written as Azure CLI's MSAL Python writes (app tokens' `home_account_id: null`).
+        let convention = WriteConvention::for_preset(Preset::AzureCli);
+        let cache = || Arc::new(PersistedTokenCache::new(persistence).write_convention(convention));
+        Ok(self.cache.get_or_init(cache).clone())
     }
 
     fn user_token(

@@ -535,6 +535,7 @@ impl TokenCache {
     /// is unchanged then.
     pub fn add_at(&mut self, response: &TokenResponse, now: i64) -> Result<()> {
         let p = response.plan(now)?;
+        self.note_change();
         if let Some(mut at) = p.at {
             if at.home_account_id.is_none() {
                 // App-only: the form the cache's owner reads (see `WriteConvention`).
@@ -556,6 +557,47 @@ impl TokenCache {
         }
         upsert_merged(&mut self.app_metadata, app_key(&p.app), p.app, same_app);
         Ok(())
+    }
+
+    /// Stores every entry of `from` as [`add_at`](Self::add_at) stores the
+    /// entries of a response (each replaces the entry with the same
+    /// identity), skipping entries already stored unchanged under the same
+    /// key. Returns whether anything changed. The distributed cache replays
+    /// a write on the newest version of a partition with this.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn merge_entries(&mut self, from: &TokenCache) -> bool {
+        let mut changed = false;
+        for at in from.access_tokens.values() {
+            if self.access_tokens.get(&at_key(at)).is_none_or(|e| **e != **at) {
+                self.upsert_access_token(AccessToken::clone(at));
+                changed = true;
+            }
+        }
+        for rt in from.refresh_tokens.values() {
+            if self.refresh_tokens.get(&rt_key(rt)).is_none_or(|e| **e != **rt) {
+                self.upsert_refresh_token(RefreshToken::clone(rt));
+                changed = true;
+            }
+        }
+        for a in from.accounts.values() {
+            if self.accounts.get(&account_key(a)) != Some(a) {
+                upsert_merged(&mut self.accounts, account_key(a), a.clone(), same_account);
+                changed = true;
+            }
+        }
+        for i in from.id_tokens.values() {
+            if self.id_tokens.get(&idt_key(i)) != Some(i) {
+                upsert(&mut self.id_tokens, idt_key(i), i.clone(), same_idt);
+                changed = true;
+            }
+        }
+        for m in from.app_metadata.values() {
+            if self.app_metadata.get(&app_key(m)) != Some(m) {
+                upsert_merged(&mut self.app_metadata, app_key(m), m.clone(), same_app);
+                changed = true;
+            }
+        }
+        changed
     }
 
     /// Stores an access token under MSAL Python's key, removing entries with

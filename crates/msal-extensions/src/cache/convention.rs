@@ -22,7 +22,7 @@
 
 use super::TokenCache;
 use super::model::{AccessToken, Lazy};
-use crate::presets::Preset;
+use crate::presets::{Owner, Preset};
 
 /// How [`TokenCache::add`] writes what the MSAL libraries disagree on: today
 /// the `home_account_id` of app-only (client-credentials) access tokens.
@@ -88,12 +88,15 @@ impl WriteConvention {
     /// assert_eq!(WriteConvention::for_preset(Preset::AzureIdentityJs), WriteConvention::MsalNode);
     /// ```
     pub fn for_preset(preset: Preset) -> Self {
-        match preset {
-            Preset::AzureCli | Preset::AzureIdentityPython | Preset::AzureIdentityPythonCae => {
-                Self::MsalPython
-            }
-            Preset::AzureIdentityJs => Self::MsalNode,
-            Preset::VisualStudio => Self::MsalDotnet,
+        Self::for_owner(preset.owner())
+    }
+
+    /// The convention of `owner`, the library that writes a cache.
+    pub fn for_owner(owner: Owner) -> Self {
+        match owner {
+            Owner::MsalPython => Self::MsalPython,
+            Owner::MsalNode => Self::MsalNode,
+            Owner::MsalDotNet => Self::MsalDotnet,
         }
     }
 

@@ -30,6 +30,7 @@
 mod add;
 mod convention;
 mod jwt;
+mod merge;
 mod model;
 mod query;
 mod scan;
@@ -48,6 +49,7 @@ use crate::error::{Error, Result};
 
 pub use add::TokenResponse;
 pub use convention::{WriteConvention, environment_aliases, is_microsoft_cloud_host};
+pub use merge::MergeCounts;
 pub use model::{AccessToken, Account, AppMetadata, IdToken, RefreshToken, Secret};
 pub use query::AccessTokenQuery;
 
@@ -67,6 +69,9 @@ pub fn decode_jwt_claims(jwt: &str) -> Option<serde_json::Map<String, serde_json
     jwt::jwt_claims(jwt)
 }
 
+#[cfg(feature = "redis")]
+pub(crate) use model::parse_seconds;
+#[cfg(feature = "redis")]
 pub(crate) use query::unix_now;
 
 use model::{EntryFields, Lazy, RawText};
@@ -123,6 +128,10 @@ pub struct TokenCache {
     /// scans instead of building the index: after a reload that is cheaper,
     /// and a process may reload again before it searches a second time.
     searched: AtomicBool,
+    /// Changes on every change of the content: every public method that
+    /// changes an entry calls [`note_change`](Self::note_change) (a new
+    /// mutator must too). `PersistedTokenCache::modify` saves only when it moved.
+    revision: u64,
     /// How `add` writes what the MSAL libraries disagree on.
     convention: WriteConvention,
 }
@@ -189,29 +198,31 @@ impl TokenCache {
     /// # Errors
     /// As [`parse`](Self::parse).
     pub fn parse_owned(bytes: Vec<u8>) -> Result<Self> {
-        Self::parse_owned_or_back(bytes).map_err(|(e, _)| e)
+        Self::parse_owned_or_back(bytes)
+            .map_err(|(reason, _)| Error::Corrupt { location: String::new(), reason })
     }
 
     /// [`parse_owned`](Self::parse_owned), handing the bytes back on error
-    /// (to be quarantined).
-    pub(crate) fn parse_owned_or_back(bytes: Vec<u8>) -> std::result::Result<Self, (Error, Vec<u8>)> {
+    /// (to be quarantined) with what is wrong with them.
+    pub(crate) fn parse_owned_or_back(bytes: Vec<u8>) -> std::result::Result<Self, (String, Vec<u8>)> {
         if is_blank(&bytes) {
             return Ok(Self::new());
         }
         let text = String::from_utf8(bytes).map_err(|e| {
             let reason = format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to());
-            (Error::Corrupt { location: "token cache".into(), reason }, e.into_bytes())
+            (reason, e.into_bytes())
         })?;
         let buf = Arc::new(text);
-        Self::parse_shared(&buf).map_err(|e| {
+        load(&buf).map_err(|f| {
+            let reason = f.describe(&buf);
             // Nothing else holds the buffer once loading failed.
             let bytes = Arc::try_unwrap(buf).map(String::into_bytes).unwrap_or_default();
-            (e, bytes)
+            (reason, bytes)
         })
     }
 
     fn parse_shared(buf: &Arc<String>) -> Result<Self> {
-        load(buf).map_err(|f| Error::Corrupt { location: "token cache".into(), reason: f.describe(buf) })
+        load(buf).map_err(|f| Error::Corrupt { location: String::new(), reason: f.describe(buf) })
     }
 
     /// Serialises to compact JSON (what MSAL .NET writes; every SDK reads it).
@@ -291,6 +302,21 @@ impl TokenCache {
     /// An unknown top-level section, as stored.
     pub fn unknown_section(&self, name: &str) -> Option<&Value> {
         self.other.get(name)
+    }
+
+    /// Records that the content changed (see the `revision` field).
+    pub(crate) fn note_change(&mut self) {
+        self.revision = self.revision.wrapping_add(1);
+    }
+
+    /// The current revision; a fresh cache's is 0.
+    pub(crate) fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// Sets the revision, so a caller can tell later whether anything changed.
+    pub(crate) fn set_revision(&mut self, revision: u64) {
+        self.revision = revision;
     }
 
     /// Drops the scope index after positions in `access_tokens` may have moved.
@@ -373,6 +399,7 @@ impl Clone for TokenCache {
             order: self.order.clone(),
             scope_index: OnceLock::new(),
             searched: AtomicBool::new(false),
+            revision: self.revision,
             convention: self.convention,
         }
     }
@@ -531,6 +558,9 @@ fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
 
 /// Reads a whole cache document, keeping access and refresh tokens as ranges of `buf`.
 fn load(buf: &Arc<String>) -> Scanned<TokenCache> {
+    if buf.starts_with('\u{feff}') {
+        return Err(scan::Fail { kind: FailKind::Bom, at: 0, within: None });
+    }
     let mut sc = Scan::new(buf);
     if sc.peek()? != b'{' {
         let whole = sc.skip()?; // a syntax error wins over "not a cache"
@@ -556,6 +586,26 @@ fn load(buf: &Arc<String>) -> Scanned<TokenCache> {
     })?;
     sc.finish()?;
     Ok(c)
+}
+
+/// The complete cache at the start of `bytes` when only other data follows
+/// it (msal-node sometimes leaves such a file), with the offset where that
+/// data starts; `None` for any other content.
+pub(crate) fn leading_document(bytes: &[u8]) -> Option<(TokenCache, usize)> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).ok()?,
+    };
+    let end = match load(&Arc::new(text.to_owned())) {
+        Err(f) if f.kind == FailKind::Trailing => f.at,
+        Ok(_) if text.len() < bytes.len() => text.len(), // junk that is not even UTF-8
+        _ => return None,
+    };
+    let lead = &text[..end];
+    if is_blank(lead.as_bytes()) {
+        return None;
+    }
+    load(&Arc::new(lead.to_owned())).ok().map(|c| (c, end))
 }
 
 /// One known section: an object of entries, or `null` (seen in hand-edited

@@ -504,7 +504,8 @@ fn quick_str_field<'r>(raw: &'r str, name: &str) -> Quick<'r> {
 /// A searcher for `"name"`, built once per field name this crate looks up
 /// in raw entries (building one costs more than searching a short entry).
 fn quoted_finder(name: &str) -> Option<&'static memchr::memmem::Finder<'static>> {
-    const NAMES: [&str; 5] = ["target", "home_account_id", "environment", "client_id", "family_id"];
+    const NAMES: [&str; 6] =
+        ["target", "home_account_id", "environment", "client_id", "family_id", "expires_on"];
     static FINDERS: std::sync::OnceLock<Vec<memchr::memmem::Finder<'static>>> = std::sync::OnceLock::new();
     let i = NAMES.iter().position(|n| *n == name)?;
     let finders = FINDERS.get_or_init(|| {

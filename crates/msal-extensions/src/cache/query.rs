@@ -94,6 +94,12 @@ impl<'a> AccessTokenQuery<'a> {
         self
     }
 
+    /// The requested scopes (the distributed cache picks a sub-partition by them).
+    #[cfg(feature = "redis")]
+    pub(crate) fn scopes(&self) -> &[&'a str] {
+        &self.scopes
+    }
+
     fn matches(&self, at: &AccessToken, valid_after: i64) -> bool {
         let account_ok = match self.home_account_id {
             Some(h) => at.home_account_id.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(h)),
@@ -200,7 +206,11 @@ impl TokenCache {
         self.refresh_tokens.retain(|_, t| !field_is(t, "home_account_id", home_account_id));
         self.id_tokens.retain(|_, t| !eq(&t.home_account_id, home_account_id));
         self.invalidate_index();
-        before - self.len()
+        let removed = before - self.len();
+        if removed > 0 {
+            self.note_change();
+        }
+        removed
     }
 
     /// Removes access tokens that expired before `now` (unix seconds), as
@@ -211,6 +221,7 @@ impl TokenCache {
         let removed = before - self.access_tokens.len();
         if removed > 0 {
             self.invalidate_index();
+            self.note_change();
         }
         removed
     }
@@ -232,6 +243,9 @@ impl TokenCache {
                 found = true;
             }
         }
+        if found {
+            self.note_change();
+        }
         found
     }
 
@@ -240,6 +254,7 @@ impl TokenCache {
     /// or copied from another cache; token responses go through
     /// [`add`](Self::add).
     pub fn insert_access_token(&mut self, entry: AccessToken) {
+        self.note_change();
         self.upsert_access_token(entry);
     }
 }

@@ -33,16 +33,32 @@ pub(crate) enum FailKind {
     Syntax,
     /// JSON, but a section or entry is not an object.
     NotCache,
+    /// Starts with a UTF-8 byte-order mark.
+    Bom,
+    /// Nested deeper than serde_json's recursion limit (128 levels).
+    TooDeep,
+    /// A complete document, then more than whitespace (`at` is where that starts).
+    Trailing,
 }
 
 impl Fail {
     /// Where and how the text is bad, by position only (never quoting it).
     pub(crate) fn describe(&self, text: &str) -> String {
+        if self.kind == FailKind::Bom {
+            return "the content starts with a UTF-8 byte-order mark (bytes EF BB BF), which no MSAL library \
+                    writes or reads; remove those three bytes"
+                .into();
+        }
         let what = match self.kind {
             FailKind::Eof => "ends early (truncated?)",
-            FailKind::Syntax => "is not valid JSON",
+            FailKind::Syntax | FailKind::Bom => "is not valid JSON",
             FailKind::NotCache => "is JSON but not an MSAL cache (a section or entry is not an object)",
+            FailKind::TooDeep => "nests arrays or objects more than 128 levels deep (no MSAL cache does)",
+            FailKind::Trailing => {
+                "is a complete cache followed by other data (msal-node can leave such files)"
+            }
         };
+        let prep = if self.kind == FailKind::Trailing { ", starting" } else { "" };
         let at = self.at.min(text.len());
         let before = &text.as_bytes()[..at];
         let mut line = 1 + memchr::memchr_iter(b'\n', before).count();
@@ -52,7 +68,7 @@ impl Fail {
             Some((l, c)) => (line, column) = (line + l - 1, c),
             None => {}
         }
-        format!("the content {what} at line {line} column {column}")
+        format!("the content {what}{prep} at line {line} column {column}")
     }
 }
 
@@ -107,7 +123,7 @@ impl<'a> Scan<'a> {
     /// Only whitespace may follow the document.
     pub(crate) fn finish(&mut self) -> Scanned<()> {
         match self.peek() {
-            Ok(_) => self.fail(FailKind::Syntax, self.pos),
+            Ok(_) => self.fail(FailKind::Trailing, self.pos),
             Err(_) => Ok(()),
         }
     }
@@ -127,6 +143,8 @@ impl<'a> Scan<'a> {
                 let kind = match e.classify() {
                     serde_json::error::Category::Eof => FailKind::Eof,
                     serde_json::error::Category::Data => FailKind::NotCache,
+                    // serde_json's own words for this code; they quote nothing.
+                    _ if e.to_string().starts_with("recursion limit exceeded") => FailKind::TooDeep,
                     _ => FailKind::Syntax,
                 };
                 Err(Fail { kind, at: start, within: Some((e.line(), e.column())) })
@@ -250,6 +268,11 @@ mod tests {
             "the content is not valid JSON at line 3 column 7"
         );
         let text = "{\"a\": 1 2}";
+        assert_eq!(
+            keys("{} x").unwrap_err().describe("{} x"),
+            "the content is a complete cache followed by other data (msal-node can leave such files), \
+             starting at line 1 column 4"
+        );
         assert_eq!(
             keys(text).unwrap_err().describe(text),
             "the content is not valid JSON at line 1 column 9"

@@ -1,7 +1,9 @@
 //! The Keychain calls, through `security-framework`'s `SecItem` wrappers.
 //! `Err` carries the `OSStatus`.
 
-use security_framework::passwords::{PasswordOptions, generic_password, set_generic_password};
+use security_framework::passwords::{
+    PasswordOptions, delete_generic_password, generic_password, set_generic_password,
+};
 
 pub(super) const AVAILABLE: bool = true;
 
@@ -13,4 +15,9 @@ pub(super) fn set(service: &str, account: &str, secret: &[u8]) -> Result<(), i32
 /// The item's data.
 pub(super) fn get(service: &str, account: &str) -> Result<Vec<u8>, i32> {
     generic_password(PasswordOptions::new_generic_password(service, account)).map_err(|e| e.code())
+}
+
+/// Deletes the generic-password item.
+pub(super) fn delete(service: &str, account: &str) -> Result<(), i32> {
+    delete_generic_password(service, account).map_err(|e| e.code())
 }

@@ -228,15 +228,8 @@ mod imp {
             // (a timeout is retried with backoff by the watcher).
             let timeout = self.lock_options.get_timeout().min(crate::watch::LOCK_WAIT);
             let lock = self.lock_options.clone().timeout(timeout).acquire(self.persistence.lock_path())?;
-            let mut st = self.write_state();
-            let token = self.persistence.change_token()?;
-            if st.seen != Some(token) {
-                st.seen = None;
-                st.cache = if token.is_absent() { TokenCache::new() } else { self.load_locked()? };
-                st.seen = Some(token);
-            }
-            self.observers.observe(&st.cache, token, Origin::Peer);
-            drop(st);
+            // `current` reloads if the store changed and reports it to the observers.
+            drop(self.current()?);
             lock.release()
         }
     }

@@ -50,6 +50,9 @@ enum Op {
     Read,
 }
 
+/// The Secret Service exists here.
+pub(crate) const AVAILABLE: bool = true;
+
 /// An open connection and Secret Service session.
 pub(crate) struct Connection {
     service: SecretService<'static>,
@@ -91,6 +94,12 @@ impl Connection {
         };
         let secret = item.get_secret().map_err(|e| decode(e, Op::Read, spec))?;
         Ok(Some(Zeroizing::new(secret)))
+    }
+
+    /// Checks that the collection answers and is unlocked; writes nothing.
+    pub(crate) fn check(&self, spec: &ItemSpec) -> Result<()> {
+        let collection = self.collection(spec)?;
+        self.ensure_unlocked(&collection, spec)
     }
 
     /// Deletes every item matching the attributes; returns how many.
@@ -256,15 +265,21 @@ fn no_bus(address: Option<&str>, err: impl std::error::Error + Send + Sync + 'st
     let which = match (address, std::env::var_os("DBUS_SESSION_BUS_ADDRESS")) {
         (Some(a), _) => format!("connecting to the D-Bus bus at {a} failed"),
         (None, Some(a)) => format!("connecting to the session bus {} failed", a.to_string_lossy()),
-        (None, None) => "DBUS_SESSION_BUS_ADDRESS is not set and no bus is at $XDG_RUNTIME_DIR/bus".into(),
+        (None, None) => match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+            Some(dir) => format!(
+                "DBUS_SESSION_BUS_ADDRESS is not set and there is no bus at {}",
+                std::path::Path::new(&dir).join("bus").display()
+            ),
+            None => "neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR is set".into(),
+        },
     };
     Error::Unavailable {
         backend: BACKEND,
         message: format!(
             "no D-Bus session bus ({which}); a desktop login starts one. Over SSH or in CI run the \
              program under `dbus-run-session -- <program>` with a Secret Service provider started \
-             inside it (e.g. `gnome-keyring-daemon --unlock`), or fall back to a plaintext file \
-             (EncryptedPersistenceBuilder::fallback)"
+             inside it (e.g. `gnome-keyring-daemon --unlock`), or let the application store the cache \
+             unencrypted if it offers that"
         ),
         source: Some(Box::new(err)),
     }

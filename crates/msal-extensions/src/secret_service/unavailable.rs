@@ -1,11 +1,15 @@
-//! Platforms without a freedesktop Secret Service: every operation returns
-//! [`Error::Unavailable`], so code using [`SecretServicePersistence`](super::SecretServicePersistence)
-//! compiles everywhere and fails with a typed error.
+//! Platforms without a freedesktop Secret Service: the constructors refuse
+//! with [`Error::Unavailable`] (see `AVAILABLE`), so code using
+//! [`SecretServicePersistence`](super::SecretServicePersistence) compiles
+//! everywhere and fails with a typed error; `Connection` is never built.
 
 use zeroize::Zeroizing;
 
 use super::{BACKEND, ItemSpec};
 use crate::error::{Error, Result};
+
+/// No Secret Service here.
+pub(crate) const AVAILABLE: bool = false;
 
 /// Never constructed: [`Connection::open`] always fails here.
 pub(crate) enum Connection {}
@@ -30,6 +34,10 @@ impl Connection {
     }
 
     pub(crate) fn clear(&self, _spec: &ItemSpec) -> Result<usize> {
+        match *self {}
+    }
+
+    pub(crate) fn check(&self, _spec: &ItemSpec) -> Result<()> {
         match *self {}
     }
 }

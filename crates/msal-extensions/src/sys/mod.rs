@@ -8,7 +8,9 @@ mod imp;
 
 pub(crate) use imp::*;
 
+use std::fmt;
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -75,4 +77,47 @@ fn temp_writer(name: &str, prefix: &str) -> Option<u32> {
 
 fn writer_is_dead(pid: u32) -> bool {
     pid != std::process::id() && process_state(pid) == ProcessState::Dead
+}
+
+/// Something other than a regular file where a file was expected (a FIFO, a
+/// directory, a socket, a device): the `source` of the error that reports it.
+#[derive(Debug)]
+pub(crate) struct NotRegular(pub(crate) &'static str);
+
+impl fmt::Display for NotRegular {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "it is {}, not a regular file", self.0)
+    }
+}
+
+impl std::error::Error for NotRegular {}
+
+/// `Ok` for a regular file, else an error whose inner error is [`NotRegular`].
+pub(crate) fn ensure_regular(meta: &fs::Metadata) -> io::Result<()> {
+    if meta.is_file() {
+        return Ok(());
+    }
+    Err(io::Error::new(io::ErrorKind::InvalidInput, NotRegular(kind_of(&meta.file_type()))))
+}
+
+/// What kind of non-regular file `e` reports, if it is a [`NotRegular`] error.
+pub(crate) fn not_regular_kind(e: &io::Error) -> Option<&'static str> {
+    e.get_ref().and_then(|i| i.downcast_ref::<NotRegular>()).map(|n| n.0)
+}
+
+/// Opens `path` for reading without ever blocking (a FIFO planted there
+/// cannot hang the caller) and refuses anything but a regular file.
+pub(crate) fn open_regular(path: &Path) -> io::Result<fs::File> {
+    let file = open_nonblocking(path)?;
+    ensure_regular(&file.metadata()?)?;
+    Ok(file)
+}
+
+/// Opens `path` for appending without ever blocking (a FIFO with no reader
+/// planted there fails instead of hanging) and refuses anything but a
+/// regular file.
+pub(crate) fn open_append_regular(path: &Path) -> io::Result<fs::File> {
+    let file = open_append_nonblocking(path)?;
+    ensure_regular(&file.metadata()?)?;
+    Ok(file)
 }

@@ -20,7 +20,8 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::io::AsRawFd as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -28,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 use std::{
     ffi::CString,
-    os::unix::{ffi::OsStrExt, io::AsRawFd},
+    os::unix::ffi::OsStrExt,
     time::{Duration, SystemTime},
 };
 
@@ -78,9 +79,116 @@ pub(crate) fn make_private(file: &File) -> io::Result<()> {
     file.set_permissions(fs::Permissions::from_mode(PRIVATE_FILE))
 }
 
-/// Opens an existing file for locking, refusing to follow a symlink planted at `path`.
+/// Opens an existing file for locking, refusing to follow a symlink planted
+/// at `path`. Never blocks: `O_NONBLOCK` makes opening a FIFO return at once
+/// (the caller then refuses it as not a regular file), and `O_NOCTTY` keeps a
+/// terminal device from becoming ours.
 pub(crate) fn open_existing(path: &Path) -> io::Result<File> {
-    OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path)
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+}
+
+/// Opens `path` (following symlinks) for reading, never blocking on a FIFO or device.
+pub(crate) fn open_nonblocking(path: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY).open(path)
+}
+
+/// Opens `path` (following symlinks) for appending, never blocking on a FIFO or device.
+pub(crate) fn open_append_nonblocking(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+}
+
+/// Opens (creating it `0600` if missing) a file that is locked but never
+/// deleted or written: the lock's companion. Refuses symlinks; never blocks.
+/// The common case (it exists) costs one `open` and one `fstat`.
+pub(crate) fn open_or_create_companion(path: &Path) -> io::Result<File> {
+    let flags = libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let existing = || OpenOptions::new().read(true).write(true).custom_flags(flags).open(path);
+    let file = match existing() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(PRIVATE_FILE)
+                .custom_flags(flags)
+                .open(path)
+            {
+                Ok(created) => {
+                    give_to_folder_owner(&created, path);
+                    created
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => existing()?,
+                Err(e) => return Err(e),
+            }
+        }
+        other => other?,
+    };
+    super::ensure_regular(&file.metadata()?)?;
+    Ok(file)
+}
+
+/// A file root created in another user's folder goes to that user, or the
+/// user could never open it again (the companion is never deleted).
+fn give_to_folder_owner(file: &File, path: &Path) {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let Ok(dir) = fs::metadata(parent_dir(path)) else { return };
+    if dir.uid() != 0 {
+        // SAFETY: fchown on a descriptor we own; no pointers involved.
+        let _ = unsafe { libc::fchown(file.as_raw_fd(), dir.uid(), dir.gid()) };
+    }
+}
+
+/// Names a non-regular file type for messages.
+pub(crate) fn kind_of(ft: &fs::FileType) -> &'static str {
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_char_device() || ft.is_block_device() {
+        "a device"
+    } else if ft.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Gives `copy` the owner and group of `original`, when they differ and the
+/// process may (root editing another user's cache). Best effort: a copy the
+/// process cannot hand over stays its own and private.
+pub(crate) fn copy_owner(original: &Path, copy: &Path) {
+    let (Ok(from), Ok(to)) = (fs::metadata(original), fs::metadata(copy)) else { return };
+    if (from.uid(), from.gid()) != (to.uid(), to.gid()) {
+        let _ = std::os::unix::fs::chown(copy, Some(from.uid()), Some(from.gid()));
+    }
+}
+
+/// Makes the new content's file carry the replaced file's owner, group and
+/// permission bits, so a save (as root, or by a group member) never takes a
+/// cache away from its owner. The owner is changed only when it differs and
+/// the process may change it (`EPERM` otherwise, ignored: then the file is
+/// ours, as it would be had it been created by us).
+fn keep_owner_and_mode(file: &File, original: &fs::Metadata) {
+    let Ok(ours) = file.metadata() else { return };
+    if (ours.uid(), ours.gid()) != (original.uid(), original.gid()) {
+        // SAFETY: fchown on a descriptor we own; no pointers involved.
+        let _ = unsafe { libc::fchown(file.as_raw_fd(), original.uid(), original.gid()) };
+    }
+    let mode = original.mode() & 0o777;
+    if mode != ours.mode() & 0o777 {
+        let _ = file.set_permissions(fs::Permissions::from_mode(mode));
+    }
 }
 
 /// Creates a new private file at `path`; fails if anything exists there (no symlink is followed).
@@ -188,7 +296,8 @@ pub(crate) fn write_atomic(
     let dir = parent_dir(path);
     let stem = file_stem(path);
     let scratch = scratch_in(&dir, &stem).map_err(|e| ("create a temporary file in", dir.clone(), e))?;
-    let result = fill_and_rename(&scratch, &dir, &stem, path, content, durable);
+    let original = fs::metadata(path).ok().filter(fs::Metadata::is_file);
+    let result = fill_and_rename(&scratch, &dir, &stem, path, content, durable, original.as_ref());
     if result.is_err() {
         scratch.discard();
     }
@@ -202,9 +311,13 @@ fn fill_and_rename(
     path: &Path,
     content: &[u8],
     durable: bool,
+    original: Option<&fs::Metadata>,
 ) -> Result<(), (&'static str, PathBuf, io::Error)> {
     let tmp_err = |op, e| (op, scratch.name.clone().unwrap_or_else(|| dir.to_path_buf()), e);
     (&scratch.file).write_all(content).map_err(|e| tmp_err("write the temporary file in", e))?;
+    if let Some(original) = original {
+        keep_owner_and_mode(&scratch.file, original);
+    }
     if durable {
         scratch.file.sync_all().map_err(|e| tmp_err("flush to disk the temporary file in", e))?;
     }
@@ -302,10 +415,15 @@ pub(crate) fn is_busy(_e: &io::Error) -> bool {
 }
 
 /// Whether process `pid` exists on this host, and when it started if known.
+/// A pid no process can have here (above `i32::MAX`, or above the kernel's
+/// `pid_max`) is dead.
 pub(crate) fn process_state(pid: u32) -> ProcessState {
-    let Ok(raw) = libc::pid_t::try_from(pid) else { return ProcessState::Unknown };
+    let Ok(raw) = libc::pid_t::try_from(pid) else { return ProcessState::Dead };
     if raw <= 0 {
         return ProcessState::Unknown;
+    }
+    if pid_max().is_some_and(|max| u64::from(pid) > max) {
+        return ProcessState::Dead;
     }
     // SAFETY: kill with signal 0 sends nothing; it only checks that the pid exists.
     let rc = unsafe { libc::kill(raw, 0) };
@@ -357,4 +475,39 @@ fn boot_time() -> Option<SystemTime> {
     let stat = fs::read_to_string("/proc/stat").ok()?;
     let secs = stat.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse::<u64>().ok()?;
     SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+/// The largest pid the kernel hands out (Linux: `/proc/sys/kernel/pid_max`,
+/// read once).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn pid_max() -> Option<u64> {
+    static MAX: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| fs::read_to_string("/proc/sys/kernel/pid_max").ok()?.trim().parse().ok())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn pid_max() -> Option<u64> {
+    None
+}
+
+/// The program running as `pid`, as far as this host tells: the base name of
+/// its `argv[0]` and its command name (Linux `/proc`), for telling whether it
+/// could be the program that wrote a lockfile.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn process_names(pid: u32) -> Option<Vec<String>> {
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let mut names: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    if let Ok(comm) = fs::read_to_string(format!("/proc/{pid}/comm")) {
+        names.push(comm.trim().to_owned());
+    }
+    Some(names).filter(|n| !n.is_empty())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn process_names(_pid: u32) -> Option<Vec<String>> {
+    None
 }

@@ -63,3 +63,25 @@ pub(crate) fn is_busy(_e: &io::Error) -> bool {
 pub(crate) fn process_state(_pid: u32) -> ProcessState {
     ProcessState::Unknown
 }
+
+pub(crate) fn open_nonblocking(_path: &Path) -> io::Result<File> {
+    Err(unsupported())
+}
+
+pub(crate) fn open_or_create_companion(_path: &Path) -> io::Result<File> {
+    Err(unsupported())
+}
+
+pub(crate) fn kind_of(_ft: &fs::FileType) -> &'static str {
+    "not a regular file"
+}
+
+pub(crate) fn copy_owner(_original: &Path, _copy: &Path) {}
+
+pub(crate) fn process_names(_pid: u32) -> Option<Vec<String>> {
+    None
+}
+
+pub(crate) fn open_append_nonblocking(_path: &Path) -> io::Result<File> {
+    Err(unsupported())
+}

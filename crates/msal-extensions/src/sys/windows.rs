@@ -131,6 +131,50 @@ pub(crate) fn open_existing(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Opens `path` for reading (Windows has no FIFOs at file paths to block on).
+pub(crate) fn open_nonblocking(path: &Path) -> io::Result<File> {
+    File::open(path)
+}
+
+/// Opens `path` for appending.
+pub(crate) fn open_append_nonblocking(path: &Path) -> io::Result<File> {
+    OpenOptions::new().append(true).open(path)
+}
+
+/// Opens (creating it if missing) the lock's companion file: locked, never
+/// deleted or written. The handle refuses to share delete access, so nobody
+/// can delete it while a holder (or waiter) has it open.
+pub(crate) fn open_or_create_companion(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE)
+        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
+        .open(path)?;
+    super::ensure_regular(&file.metadata()?)?;
+    Ok(file)
+}
+
+/// Names a non-regular file type for messages.
+pub(crate) fn kind_of(ft: &fs::FileType) -> &'static str {
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Files inherit their folder's ACL on Windows: nothing to copy.
+pub(crate) fn copy_owner(_original: &Path, _copy: &Path) {}
+
+/// Not read on Windows: a live holder's program is not compared.
+pub(crate) fn process_names(_pid: u32) -> Option<Vec<String>> {
+    None
+}
+
 /// Creates a new file at `path`; fails if anything exists there.
 pub(crate) fn create_new_private(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).write(true).create_new(true).open(path)

@@ -87,11 +87,11 @@ pub fn b64url(bytes: impl AsRef<[u8]>) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Every log record at every level, from every crate, as text (for tests
-/// that check no secret is ever logged).
-pub struct Capture(std::sync::Mutex<Vec<String>>);
+/// Every log record at every level, from every crate, as `LEVEL target: message`
+/// lines (for tests that check no secret is ever logged).
+pub struct LogCapture(std::sync::Mutex<Vec<String>>);
 
-impl log::Log for Capture {
+impl log::Log for LogCapture {
     fn enabled(&self, _: &log::Metadata<'_>) -> bool {
         true
     }
@@ -101,13 +101,40 @@ impl log::Log for Capture {
     fn flush(&self) {}
 }
 
-static LOGS: Capture = Capture(std::sync::Mutex::new(Vec::new()));
+static LOGS: LogCapture = LogCapture(std::sync::Mutex::new(Vec::new()));
 
-/// Installs the capturing logger at `Trace` (once per test binary).
-pub fn capture_logs() {
+/// Installs the capturing logger (once per test binary) and returns it.
+pub fn capture_logs() -> &'static LogCapture {
     if log::set_logger(&LOGS).is_ok() {
         log::set_max_level(log::LevelFilter::Trace);
     }
+    &LOGS
+}
+
+impl LogCapture {
+    /// The lines logged so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Whether `bytes` contain `needle`.
+pub fn contains(bytes: &[u8], needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Files under `dir` (recursively) whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+        let path = entry.path();
+        if path.is_dir() {
+            hits.extend(files_containing(&path, needle));
+        } else if std::fs::read(&path).is_ok_and(|b| contains(&b, needle)) {
+            hits.push(path);
+        }
+    }
+    hits
 }
 
 /// Everything logged so far in this test binary.

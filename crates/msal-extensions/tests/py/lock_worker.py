@@ -7,9 +7,11 @@ pausing a random 0..THINK_MS ms between cycles) of: CrossPlatLock(DATA_FILE + ".
 DATA_FILE + ".marker" with O_EXCL (failure = another process is inside the
 critical section at the same time), load DATA_FILE through FilePersistence,
 append "TAG i", save, remove the marker. Waits for a line on stdin before the
-first cycle so that every process starts together. Writes a summary to RESULT_FILE
-as "key=value" lines, including which lock implementation msal-extensions picked
-(cache_lock = portalocker/flock, filelock = existence only).
+first cycle so that every process starts together ("go <unix time>" also waits
+for that instant: workers woken one by one could otherwise run their cycles
+alone). Writes a summary to RESULT_FILE as "key=value" lines, including which
+lock implementation msal-extensions picked (cache_lock = portalocker/flock,
+filelock = existence only) and when the last cycle ended (end=<unix time>).
 """
 import json
 import os
@@ -28,7 +30,9 @@ def main():
     persistence = FilePersistence(data)
     marker = data + ".marker"
     open(ready, "w").close()
-    sys.stdin.readline()
+    go = sys.stdin.readline().split()
+    while len(go) > 1 and time.time() < float(go[1]):
+        time.sleep(0.0005)
     end = time.monotonic() + run_s
     ok = overlaps = lock_errors = 0
     errors = {}
@@ -60,11 +64,15 @@ def main():
             lock_errors += 1
         except Exception as exc:  # keep going; the test reports it
             errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+    end_time = time.time()
     waits.sort()
     p99 = waits[int(0.99 * (len(waits) - 1))] if waits else 0.0
+    p50 = waits[len(waits) // 2] if waits else 0.0
     with open(result, "w") as f:
-        f.write("ok=%d\noverlaps=%d\nlock_errors=%d\nerrors=%s\nlock_impl=%s\nwait_p99_ms=%.3f\n" % (
-            ok, overlaps, lock_errors, json.dumps(errors), CrossPlatLock.__module__, p99 * 1e3))
+        f.write("ok=%d\noverlaps=%d\nlock_errors=%d\nerrors=%s\nlock_impl=%s\nwait_p99_ms=%.3f\n"
+                "wait_p50_ms=%.3f\nwait_max_ms=%.3f\nend=%.6f\n" % (
+                    ok, overlaps, lock_errors, json.dumps(errors), CrossPlatLock.__module__, p99 * 1e3,
+                    p50 * 1e3, (waits[-1] if waits else 0.0) * 1e3, end_time))
 
 
 if __name__ == "__main__":

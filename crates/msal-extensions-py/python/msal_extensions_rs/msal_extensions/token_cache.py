@@ -1,0 +1,271 @@
+"""Generic functions and types for working with a TokenCache that is not platform specific."""
+import contextlib
+import json
+import logging
+import os
+import time
+
+import msal
+
+from . import _core
+from .filelock import CrossPlatLock, LockError, _default_timeout  # noqa: F401  (re-exported, as in the reference)
+from .persistence import _mkdir_p, PersistenceNotFound, FilePersistence, \
+    FilePersistenceWithDataProtection, KeychainPersistence, LibsecretPersistence
+
+
+logger = logging.getLogger(__name__)
+
+# How long a reader waits before reading again content that did not parse:
+# long enough for a peer that writes in place (the reference truncates, then
+# writes) to finish a large cache.
+_CORRUPT_RETRY_DELAY = 0.02
+# The sections MSAL reads as {key: entry} objects.
+_SECTIONS = ("AccessToken", "RefreshToken", "IdToken", "Account", "AppMetadata")
+_NATIVE_CLASSES = (
+    FilePersistence, FilePersistenceWithDataProtection, KeychainPersistence, LibsecretPersistence)
+_UNSEEN = object()  # "nothing loaded yet": equal to no change token
+_MISSING = object()
+
+
+class _ForeignStore(object):
+    """A persistence written in Python by the application: its
+    ``time_last_modified()`` is the change token (compared for equality,
+    never against the clock)."""
+
+    def __init__(self, persistence):
+        self._persistence = persistence
+
+    def token(self):
+        try:
+            return self._persistence.time_last_modified()
+        except PersistenceNotFound:
+            return None
+
+    def load(self):
+        try:
+            return self._persistence.load()
+        except PersistenceNotFound:
+            return None
+
+    def save(self, content):
+        self._persistence.save(content)
+
+
+class _NativeStore(object):
+    """One of this package's persistences: the Rust change token (modification
+    time in nanoseconds, size and file identity: one ``stat``), load and save."""
+
+    __slots__ = ("_persistence", "token", "load", "save")
+
+    def __init__(self, persistence):
+        self._persistence = persistence
+        self.token = lambda: persistence._native.change_token()  # pylint: disable=protected-access
+        self.load = lambda: persistence._native.load_optional()  # pylint: disable=protected-access
+        self.save = lambda content: persistence._native.save(content)  # pylint: disable=protected-access
+
+
+def _store_for(persistence):
+    """The native store when ``persistence`` is one of ours with its
+    ``save``/``load``/``time_last_modified`` not overridden by a subclass,
+    else the foreign one (which calls the persistence's own methods)."""
+    cls = type(persistence)
+    base = next((c for c in cls.__mro__ if c in _NATIVE_CLASSES), None)
+    if base is not None and all(
+            getattr(cls, m) is getattr(base, m) for m in ("save", "load", "time_last_modified")):
+        return _NativeStore(persistence)
+    return _ForeignStore(persistence)
+
+
+def _parse(text):
+    """The cache in ``text``; ``ValueError`` (``json.JSONDecodeError`` is one)
+    when it is not an MSAL cache. Messages never quote the content."""
+    if not text:  # absent or empty: an empty cache, as in MSAL's deserialize()
+        return {}
+    state = json.loads(text)
+    if not isinstance(state, dict) or not all(isinstance(state.get(s, {}), dict) for s in _SECTIONS):
+        raise ValueError("not an MSAL token cache (its top level and sections must be JSON objects)")
+    return state
+
+
+def _quarantine(location, content):
+    """Writes ``content`` to a new ``<location>.corrupt-<unix seconds>[-n]`` (``0600``)."""
+    stamp = "%s.corrupt-%d" % (location, int(time.time()))
+    for n in range(100):
+        path = stamp if n == 0 else "%s-%d" % (stamp, n)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        return path
+    raise FileExistsError("no free name for a quarantine copy beside %s" % location)
+
+
+class PersistedTokenCache(msal.SerializableTokenCache):
+    """A token cache backed by a persistence layer, coordinated by a file lock,
+    to sustain a certain level of multi-process concurrency for a desktop app.
+
+    The scenario is that multiple instances of same desktop app
+    (or even multiple different apps)
+    create their own ``PersistedTokenCache`` instances,
+    which are all backed by the same token cache file on disk
+    (known as a persistence). The goal is to have Single Sign On (SSO).
+
+    Each instance of ``PersistedTokenCache`` holds a snapshot of the token cache
+    in memory.
+    Each :func:`~find` call will
+    automatically reload token cache from the persistence when necessary,
+    so that it will have fresh data.
+    Each :func:`~modify` call will
+    automatically reload token cache from the persistence when necessary,
+    so that new writes will be appended on top of latest token cache data,
+    and then the new data will be immediately flushed back to the persistence.
+
+    Note: :func:`~deserialize` and :func:`~serialize` remain the same
+    as their counterparts in the parent class ``msal.SerializableTokenCache``.
+    In other words, they do not have the "reload from persistence if necessary"
+    nor the "flush back to persistence" behavior.
+
+    What msal-extensions-rs does differently, and why nothing is lost:
+
+    - "When necessary" means the persistence's change token (modification
+      time in nanoseconds, size, file identity) differs from the one of the
+      content in memory. The reference compares the file's modification time
+      with the time of its own last reload, so a write that lands in the same
+      clock tick, or between its read and its clock reading, is never seen,
+      and its next save erases it.
+    - :func:`~modify` takes the cross-process lock, reloads if the token
+      changed, applies the change, and saves only if the cache changed;
+      :func:`~add` does all the entries of one token response in one such
+      round (the reference takes 3 to 5, and others can write in between).
+    - Saves are atomic and compact JSON (``serialize()`` still returns MSAL's
+      indented form). Content that does not parse is read again, then under
+      the lock; if it is still bad, a copy is kept beside a plaintext cache
+      (``<file>.corrupt-<seconds>``), a warning logged, and the cache goes on
+      empty instead of failing every call.
+    """
+
+    def __init__(self, persistence, lock_location=None):
+        super(PersistedTokenCache, self).__init__()
+        self._lock_location = (
+            os.path.expanduser(lock_location) if lock_location
+            else persistence.get_location() + ".lockfile")
+        _mkdir_p(os.path.dirname(self._lock_location))
+        self._persistence = persistence
+        self._last_sync = 0  # when the memory was last loaded or saved: informative only
+        self.is_encrypted = persistence.is_encrypted
+        self._store = _store_for(persistence)
+        self._xlock = _core.Lock(self._lock_location, _default_timeout())
+        self._seen = _UNSEEN  # the change token of what is in memory
+        self._depth = 0  # nesting of write rounds on the thread holding self._lock
+        self._changed = False
+
+    # ---------------------------------------------------------------- reading
+    def _adopt(self, state, token):
+        self._cache = state
+        self._seen = token
+        self._last_sync = time.time()
+        self.has_state_changed = False
+
+    def _reload_if_necessary(self, locked=False):
+        """Reloads when the stored content is not the one in memory."""
+        if self._store.token() == self._seen:
+            return  # the common case: one stat, no lock
+        with self._lock:
+            if self._depth and not locked:
+                return  # inside this thread's own write round: memory is current
+            token = self._store.token()  # again: another thread may have reloaded meanwhile
+            if token == self._seen:
+                return
+            for attempt in range(1 if locked else 2):
+                if attempt:
+                    time.sleep(_CORRUPT_RETRY_DELAY)
+                    token = self._store.token()
+                content = self._store.load()  # the token is taken first: never newer than the content
+                try:
+                    self._adopt(_parse(content), token)
+                    return
+                except ValueError as exc:
+                    error = exc
+            if locked:
+                self._adopt_corrupt(content, token, error)
+                return
+            # Unreadable twice: perhaps a peer writing in place. Under the lock
+            # nobody writes, so what is read then is what is really there.
+            self._xlock.acquire()
+            try:
+                self._reload_if_necessary(locked=True)
+            finally:
+                self._xlock.release()
+
+    def _adopt_corrupt(self, content, token, error):
+        location = self._persistence.get_location()
+        if self.is_encrypted:
+            # Never a plaintext copy of what an encrypted store held.
+            logger.warning(
+                "%s: the stored token cache is unreadable (%s); continuing with an empty "
+                "cache, which the next save stores", location, error)
+        else:
+            copy = _quarantine(location, content)
+            logger.warning(
+                "%s: the token cache is unreadable (%s); kept a copy at %s and continuing "
+                "with an empty cache", location, error, copy)
+        self._adopt({}, token)
+
+    def search(self, credential_type, *args, **kwargs):  # pylint: disable=arguments-differ
+        self._reload_if_necessary()
+        return super(PersistedTokenCache, self).search(credential_type, *args, **kwargs)
+
+    # ---------------------------------------------------------------- writing
+    @contextlib.contextmanager
+    def _write_round(self):
+        """Lock, reload if changed, run the body, save if it changed anything,
+        unlock. Nested rounds (``modify`` inside ``add``) join the outer one."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._xlock.acquire()  # waits without the GIL
+            self._depth = 1
+            done = False
+            try:
+                self._reload_if_necessary(locked=True)
+                self._changed = False
+                yield
+                if self._changed:
+                    self._save()
+                done = True
+            finally:
+                self._depth = 0
+                if not done:
+                    self._seen = _UNSEEN  # memory may hold a change that was not saved
+                self._xlock.release()
+
+    def _save(self):
+        self._store.save(json.dumps(self._cache, separators=(",", ":")))
+        self._seen = self._store.token()
+        self._last_sync = time.time()
+        self.has_state_changed = False
+
+    def modify(self, credential_type, old_entry, new_key_value_pairs=None):
+        with self._write_round():
+            key = self.key_makers[credential_type](**old_entry)
+            before = self._cache.get(credential_type, {}).get(key, _MISSING)
+            super(PersistedTokenCache, self).modify(
+                credential_type,
+                old_entry,
+                new_key_value_pairs=new_key_value_pairs)
+            after = self._cache.get(credential_type, {}).get(key, _MISSING)
+            if after is not before and after != before:
+                self._changed = True
+
+    def add(self, event, **kwargs):  # pylint: disable=arguments-differ
+        with self._write_round():  # one lock round for every entry of the response
+            super(PersistedTokenCache, self).add(event, **kwargs)
