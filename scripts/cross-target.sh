@@ -89,9 +89,15 @@ if [ "$MODE" = all ] || [ "$MODE" = clippy ]; then
         # ring (rustls' crypto, under msal-client) compiles C for its target: mingw
         # does it for windows-gnu, but MSVC and Apple targets need their own C
         # toolchains, absent here, so those targets lint the workspace without it.
-        EXCLUDE=(); [ "$T" = "$WIN" ] || EXCLUDE=(--exclude msal-client --exclude msal-test-idp)
+        # msal-cache's `token`/`login` (feature `acquire`) and its tests use msal-client,
+        # so there it is linted without them.
+        EXCLUDE=(); [ "$T" = "$WIN" ] || EXCLUDE=(--exclude msal-client --exclude msal-test-idp --exclude msal-cache)
         "${XC[@]}" clippy "${BUILD_STD[@]}" "${JOBS[@]}" --locked --target "$T" --target-dir "$XTARGET_DIR" \
             --workspace "${EXCLUDE[@]}" --all-targets -- -D warnings
+        if [ "$T" != "$WIN" ]; then
+            "${XC[@]}" clippy "${BUILD_STD[@]}" "${JOBS[@]}" --locked --target "$T" --target-dir "$XTARGET_DIR" \
+                -p msal-cache --no-default-features --bins -- -D warnings
+        fi
     done
 fi
 

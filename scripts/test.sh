@@ -29,6 +29,8 @@ ensure_cargo
 log "Python peers (msal, msal-extensions from PyPI)"
 eval "$(bash scripts/python-peers.sh)"
 export MSALX_PYTHON MSALX_PYTHON_NO_PORTALOCKER
+log "Azure CLI peer (azure-cli-core 2.91 and its command modules from PyPI)"
+eval "$(bash scripts/azure-cli-peer.sh)" && export MSALX_AZ_PYTHON
 log "Node peers (@azure/msal-node, @azure/msal-node-extensions, keytar from npm)"
 eval "$(bash scripts/node-peers.sh)"
 export MSALX_NODE MSALX_NODE_MODULES

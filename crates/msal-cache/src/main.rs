@@ -4,8 +4,9 @@
 //!
 //! Every command works on `--cache PATH` (a plaintext file, or with
 //! `--backend secret-service` the signal file of a Secret Service item) or on
-//! `--preset NAME` (a Microsoft tool's cache). Secrets are never printed:
-//! tokens are shown by a short fingerprint (`sha256:` + 8 hex digits) at most.
+//! `--preset NAME` (a Microsoft tool's cache). Secrets are never printed, but
+//! for the access token `token` prints on purpose: elsewhere tokens are shown
+//! by a short fingerprint (`sha256:` + 8 hex digits) at most.
 //! Terminal control characters in anything printed (cache content, file
 //! names, errors) are shown escaped (`\x1b`), and the commands suggested in
 //! messages are quoted for the shell so they can be pasted as they are.
@@ -22,10 +23,14 @@
 mod demo;
 mod doctor;
 mod edit;
+#[cfg(feature = "acquire")]
+mod login;
 mod migrate;
 mod output;
 mod sink;
 mod source;
+#[cfg(feature = "acquire")]
+mod token;
 mod transfer;
 mod view;
 
@@ -77,6 +82,12 @@ enum Command {
     Import(transfer::ImportArgs),
     /// Several processes add tokens to one shared cache at once; then every token is listed and checked.
     Demo(demo::DemoArgs),
+    /// Print an access token (--json: what `az account get-access-token -o json` prints), renewed silently if expired.
+    #[cfg(feature = "acquire")]
+    Token(token::TokenArgs),
+    /// Sign a user in with a device code or the browser and save the tokens in the cache.
+    #[cfg(feature = "acquire")]
+    Login(login::LoginArgs),
     /// One demo process (started by `demo`).
     #[command(hide = true)]
     DemoWorker(demo::WorkerArgs),
@@ -129,6 +140,10 @@ fn run(command: Command, out: &mut impl Write) -> BoxResult<Outcome> {
         Command::Import(a) => transfer::import(&a, out),
         Command::Demo(a) => demo::run(&a, out),
         Command::DemoWorker(a) => demo::worker(&a),
+        #[cfg(feature = "acquire")]
+        Command::Token(a) => token::run(&a, out),
+        #[cfg(feature = "acquire")]
+        Command::Login(a) => login::run(&a, out),
     }
 }
 

@@ -8,6 +8,7 @@
 //! request body or a query string.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Shorthand for `Result<T, msal_client::Error>`.
@@ -151,6 +152,26 @@ pub enum Error {
         /// The I/O error, when there is one.
         source: Option<std::io::Error>,
     },
+    /// Azure CLI's sign-in state cannot give what was asked: its profile,
+    /// configuration or service principal store is unreadable, or names no
+    /// such subscription. (Not being signed in at all is
+    /// [`Error::InteractionRequired`].)
+    AzureCli {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong and what to run.
+        reason: String,
+        /// The I/O or parse error, when there is one.
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+    /// What was asked is of a kind this crate does not handle, e.g. a token
+    /// for a managed identity Azure CLI is signed in with.
+    Unsupported {
+        /// What it is.
+        what: String,
+        /// Why, and what to use instead.
+        reason: String,
+    },
     /// An argument is unusable (an authority that is not an `https` URL, no scopes).
     InvalidInput {
         /// Which argument.
@@ -183,6 +204,10 @@ impl Error {
 
     pub(crate) fn invalid(what: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidInput { what, reason: reason.into() }
+    }
+
+    pub(crate) fn azure_cli(path: impl AsRef<Path>, reason: impl Into<String>) -> Self {
+        Error::AzureCli { path: path.as_ref().to_path_buf(), reason: reason.into(), source: None }
     }
 
     pub(crate) fn credential(reason: impl Into<String>) -> Self {
@@ -230,6 +255,8 @@ impl fmt::Display for Error {
                 write!(f, "gave up waiting for {what} after {:.0?}", waited)
             }
             Error::Interactive { reason, .. } => write!(f, "interactive sign-in: {reason}"),
+            Error::AzureCli { path, reason, .. } => write!(f, "Azure CLI: {} {reason}", path.display()),
+            Error::Unsupported { what, reason } => write!(f, "{what}: not supported here; {reason}"),
             Error::InvalidInput { what, reason } => write!(f, "invalid {what}: {reason}"),
         }
     }
@@ -242,6 +269,7 @@ impl std::error::Error for Error {
             Error::Cache(e) => Some(e),
             Error::Credential { source: Some(s), .. } => Some(&**s),
             Error::Interactive { source: Some(s), .. } => Some(s),
+            Error::AzureCli { source: Some(s), .. } => Some(&**s),
             _ => None,
         }
     }

@@ -18,6 +18,9 @@
 //! | set timeouts, retries, extra trusted root certificates | [`HttpOptions`] |
 //! | list the signed-in users | [`PublicClient::accounts`] → [`Account`] |
 //! | tell "sign in again" apart from other failures | [`Error::InteractionRequired`] |
+//! | get what `az account get-access-token` gives, from Azure CLI's sign-in and cache, without running `az` | [`azure_cli::AzureCli`] |
+//! | replace `azure_identity::AzureCliCredential` in the Azure SDK for Rust with one `use` line | `azure_sdk::AzureCliCredential` (feature `azure-core`) |
+//! | give an Azure SDK client the tokens of a [`PublicClient`] account or a [`ConfidentialClient`] | `azure_sdk::SharedCacheCredential` (feature `azure-core`) |
 //!
 //! # Behaviour
 //! - **MSAL's silent semantics.** A cached access token valid for more
@@ -71,6 +74,9 @@
 //! ```
 
 mod authority;
+pub mod azure_cli;
+#[cfg(feature = "azure-core")]
+pub mod azure_sdk;
 mod clients;
 mod core;
 mod credential;

@@ -79,6 +79,7 @@ pub(crate) fn handle(state: &Arc<Mutex<State>>, req: &Request) -> Response {
         ("POST", [_, "oauth2", "v2.0", "devicecode"]) => device_code(state, req),
         ("GET", [_, "oauth2", "v2.0", "authorize"]) => authorize(state, req),
         ("GET", ["device"]) => approve_device(state, req),
+        ("GET", ["resource"]) => protected_resource(state, req),
         _ => Response::text(404, "not found"),
     }
 }
@@ -175,9 +176,18 @@ fn check_assertion(der: &[u8], client_id: &str, req: &Request, endpoint: &str) -
         serde_json::from_slice(&b64.decode(h).map_err(|_| "header")?).map_err(|_| "header json")?;
     let claims: Value =
         serde_json::from_slice(&b64.decode(p).map_err(|_| "payload")?).map_err(|_| "payload json")?;
-    let thumb = b64.encode(ring::digest::digest(&ring::digest::SHA256, der));
-    if header["x5t#S256"] != json!(thumb) {
-        return Err("x5t#S256 does not match the registered certificate".into());
+    // Entra takes `x5t#S256` (MSAL's choice with PS256) or the SHA-1 `x5t`
+    // (what MSAL Python sends when given a thumbprint, as Azure CLI does);
+    // MSAL Python pads its base64url, so padding is ignored.
+    let thumbprint = |alg| b64.encode(ring::digest::digest(alg, der));
+    let given = |name: &str| header[name].as_str().map(|t| t.trim_end_matches('=').to_owned());
+    let matches = match (given("x5t#S256"), given("x5t")) {
+        (Some(t), _) => t == thumbprint(&ring::digest::SHA256),
+        (None, Some(t)) => t == thumbprint(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
+        (None, None) => false,
+    };
+    if !matches {
+        return Err("x5t#S256 (or x5t) does not match the registered certificate".into());
     }
     let alg: &dyn rustls::pki_types::SignatureVerificationAlgorithm = match header["alg"].as_str() {
         Some("PS256") => webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
@@ -188,12 +198,13 @@ fn check_assertion(der: &[u8], client_id: &str, req: &Request, endpoint: &str) -
     let cert = webpki::EndEntityCert::try_from(&cert_der).map_err(|_| "registered certificate unparsable")?;
     let signature = b64.decode(sig).map_err(|_| "signature encoding")?;
     cert.verify_signature(alg, format!("{h}.{p}").as_bytes(), &signature).map_err(|_| "bad signature")?;
-    let now = now();
+    // NumericDate may have a fraction (MSAL Python sends `time.time()` floats).
+    let now = now() as f64;
     let ok = claims["aud"] == json!(endpoint)
         && claims["iss"] == json!(client_id)
         && claims["sub"] == json!(client_id)
-        && claims["exp"].as_i64().is_some_and(|e| e > now)
-        && claims["nbf"].as_i64().is_none_or(|n| n <= now + 60)
+        && claims["exp"].as_f64().is_some_and(|e| e > now)
+        && claims["nbf"].as_f64().is_none_or(|n| n <= now + 60.0)
         && claims["jti"].as_str().is_some_and(|j| !j.is_empty());
     if ok { Ok(()) } else { Err("aud, iss, sub, exp, nbf or jti is wrong".into()) }
 }
@@ -295,6 +306,19 @@ fn device_code(state: &Arc<Mutex<State>>, req: &Request) -> Response {
             "message": format!("To sign in, use a web browser to open the page {uri} and enter the code {user_code} to authenticate."),
         }),
     )
+}
+
+/// An API protected by the IdP's access tokens: 200 for a token it issued,
+/// 401 with a `WWW-Authenticate: Bearer` challenge otherwise.
+fn protected_resource(state: &Arc<Mutex<State>>, req: &Request) -> Response {
+    let mut s = lock(state);
+    s.count("resource");
+    let token = req.authorization.as_deref().and_then(|h| h.strip_prefix("Bearer "));
+    match token {
+        Some(t) if s.issued_access_tokens.iter().any(|i| i == t) => Response::json(200, json!({"ok": true})),
+        _ => Response::json(401, json!({"error": "invalid_token"}))
+            .header("WWW-Authenticate", "Bearer error=\"invalid_token\""),
+    }
 }
 
 fn approve_device(state: &Arc<Mutex<State>>, req: &Request) -> Response {

@@ -14,6 +14,8 @@ pub(crate) struct Request {
     pub(crate) path: String,
     pub(crate) query: Vec<(String, String)>,
     pub(crate) form: Vec<(String, String)>,
+    /// The `Authorization` header (the protected resource reads it).
+    pub(crate) authorization: Option<String>,
     pub(crate) close: bool,
 }
 
@@ -91,6 +93,7 @@ fn read_request(stream: &mut impl Read, buf: &mut Vec<u8>) -> Option<Request> {
                 return None;
             }
             let close = header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+            let authorization = header("authorization").map(str::to_owned);
             let (method, target) = (req.method?.to_owned(), req.path?.to_owned());
             while buf.len() < head_len + len {
                 let n = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
@@ -104,6 +107,7 @@ fn read_request(stream: &mut impl Read, buf: &mut Vec<u8>) -> Option<Request> {
                 path: path.to_owned(),
                 query: parse_form(query),
                 form: parse_form(&body),
+                authorization,
                 close,
             });
         }

@@ -14,6 +14,7 @@
 //! | `POST /{tenant}/oauth2/v2.0/devicecode` | issues a device code |
 //! | `GET /device?user_code=...` | the user approves a device code |
 //! | `GET /{tenant}/oauth2/v2.0/authorize` | the user consents: 302 to `redirect_uri` with `code` and `state` |
+//! | `GET /resource` | a protected API: 200 for `Authorization: Bearer <a token this IdP issued>`, else 401 |
 //!
 //! Behaviours tests switch on: [`Idp::throttle_next`] (429/503 with
 //! `Retry-After`), [`Idp::require_claims`] (`invalid_grant` with a claims
@@ -192,7 +193,7 @@ impl Idp {
     }
 
     /// How many requests reached `name`: an endpoint (`token`, `devicecode`,
-    /// `authorize`, `discovery`, `device_approve`) or a token grant
+    /// `authorize`, `discovery`, `device_approve`, `resource`) or a token grant
     /// (`token:refresh_token`, `token:client_credentials`, ...).
     pub fn count(&self, name: &str) -> u64 {
         self.state().counts.get(name).copied().unwrap_or(0)

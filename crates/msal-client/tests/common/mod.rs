@@ -10,6 +10,8 @@
 mod shared;
 pub use shared::*;
 
+pub mod az;
+
 use std::path::Path;
 use std::sync::Arc;
 
