@@ -73,6 +73,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+/// The README's examples, compiled as doctests so they cannot rot. They live
+/// here, in the top library of the workspace, because they use both crates.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 mod authority;
 pub mod azure_cli;
 #[cfg(feature = "azure-core")]

@@ -119,11 +119,6 @@
 //! # Ok::<(), msal_extensions::Error>(())
 //! ```
 
-/// The README's examples, compiled as doctests so they cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;
-
 pub mod cache;
 #[cfg(feature = "redis")]
 pub mod distributed;
