@@ -244,6 +244,19 @@ fn survives_the_folder_being_deleted_and_recreated() {
 
 /// Threads of this process whose name starts with `prefix` (names are cut to 15 bytes).
 #[cfg(target_os = "linux")]
+/// The thread counts once they equal `want`, or the last ones seen when
+/// [`WAIT`] has passed.
+fn settle(want: (usize, usize)) -> (usize, usize) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = threads();
+        if now == want || Instant::now() >= deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn threads() -> (usize, usize) {
     let mut total = 0;
     let mut ours = 0;
@@ -270,22 +283,19 @@ fn worker_thread_counts() {
     caches[1].accounts().unwrap();
     assert_eq!(threads(), base, "reading and writing without a subscription starts no thread");
 
-    let first = caches[0].watch().unwrap();
-    let one = threads();
-    assert_eq!(one.1, 1, "one watcher thread");
     // Ours plus the notify backend's event loop, for however many subscriptions.
-    assert_eq!(one.0, base.0 + 2, "threads with one subscription");
+    let one = (base.0 + 2, 1);
+    let first = caches[0].watch().unwrap();
+    // A new thread names itself once it runs: wait for that, not for a fixed time.
+    assert_eq!(settle(one), one, "one watcher thread (and notify's loop) with one subscription");
     let many: Vec<_> = (0..12).map(|i| caches[i % 3].watch().unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(100));
     assert_eq!(threads(), one, "12 more subscriptions on 3 folders start no thread");
     drop(first);
     drop(many);
-    let deadline = Instant::now() + WAIT;
-    while threads() != base && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert_eq!(threads(), base, "the last unsubscribe ends the threads");
+    assert_eq!(settle(base), base, "the last unsubscribe ends the threads");
     let again = caches[2].watch().unwrap();
-    assert_eq!(threads(), one, "a new subscription starts them again");
+    assert_eq!(settle(one), one, "a new subscription starts them again");
     drop(again);
 }
 
