@@ -28,6 +28,7 @@ mod sink;
 mod source;
 mod transfer;
 mod view;
+mod watch;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -77,6 +78,13 @@ enum Command {
     Import(transfer::ImportArgs),
     /// Several processes add tokens to one shared cache at once; then every token is listed and checked.
     Demo(demo::DemoArgs),
+    /// Print a line for every change another program makes: sign-in, sign-out, account changed, cleared (until Ctrl-C, --count or --timeout).
+    ///
+    /// Text lines hold the time (UTC), the kind (account-added, account-removed,
+    /// account-changed, cleared, replaced), and the account's home account id, environment
+    /// and username; --json prints one object per line instead. Token refreshes and writes
+    /// that change no account print nothing. SIGINT and SIGTERM end it with exit code 0.
+    Watch(watch::WatchArgs),
     /// One demo process (started by `demo`).
     #[command(hide = true)]
     DemoWorker(demo::WorkerArgs),
@@ -129,6 +137,7 @@ fn run(command: Command, out: &mut impl Write) -> BoxResult<Outcome> {
         Command::Import(a) => transfer::import(&a, out),
         Command::Demo(a) => demo::run(&a, out),
         Command::DemoWorker(a) => demo::worker(&a),
+        Command::Watch(a) => watch::run(&a, out),
     }
 }
 
