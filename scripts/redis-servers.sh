@@ -3,7 +3,8 @@
 # token cache's tests and benchmark, then stops them (also on failure).
 #
 #   bash scripts/redis-servers.sh COMMAND [ARGS...]
-#   bash scripts/redis-servers.sh test    # the distributed cache's tests (scripts/test.sh)
+#   bash scripts/redis-servers.sh test    # the distributed cache's tests and msal-cache's
+#                                          # `redis` command's (scripts/test.sh)
 #
 # Installs Debian's redis-server and redis-tools when missing (apt_install),
 # then starts, in a fresh folder under ${TMPDIR:-/tmp}:
@@ -91,13 +92,18 @@ MSALX_REDIS_SERVER=$(command -v redis-server)
 export MSALX_REDIS_SERVER
 log "servers up ($(redis-server --version | grep -o 'v=[0-9.]*')); running: $*"
 if [ "$*" = test ]; then
-    # The library's `distributed` unit tests and doctests need the feature,
-    # so they run here rather than in the workspace run; the integration
-    # tests need the servers (CI=true turns a missing one into a failure).
+    # The library's `distributed` unit tests and doctests of the async API
+    # need `redis-async`, which no workspace member turns on, so they run
+    # here; the integration tests need the servers (CI=true turns a missing
+    # one into a failure) and are `test = false`, run only by name.
     features=(-p msal-extensions --features redis-async --locked)
     cargo test "${features[@]}" --lib -- distributed::
     cargo test "${features[@]}" --doc -- distributed
     cargo test "${features[@]}" --test distributed -- --include-ignored
+    # `msal-cache redis partitions|tokens` against the same servers. Built
+    # with the workspace's feature set, as scripts/test.sh's workspace run
+    # builds it, so only this test binary is compiled here.
+    cargo test --workspace --locked --test redis -- --include-ignored
 else
     "$@"
 fi

@@ -20,6 +20,8 @@
 //! (bad arguments, unreadable or corrupt cache, store unavailable, lock timeout).
 
 mod demo;
+#[cfg(feature = "redis")]
+mod distributed;
 mod doctor;
 mod edit;
 mod migrate;
@@ -85,6 +87,9 @@ enum Command {
     /// and username; --json prints one object per line instead. Token refreshes and writes
     /// that change no account print nothing. SIGINT and SIGTERM end it with exit code 0.
     Watch(watch::WatchArgs),
+    /// List a Redis-backed distributed token cache: its partitions, or one partition's tokens (secrets never shown).
+    #[cfg(feature = "redis")]
+    Redis(distributed::RedisArgs),
     /// One demo process (started by `demo`).
     #[command(hide = true)]
     DemoWorker(demo::WorkerArgs),
@@ -138,6 +143,8 @@ fn run(command: Command, out: &mut impl Write) -> BoxResult<Outcome> {
         Command::Demo(a) => demo::run(&a, out),
         Command::DemoWorker(a) => demo::worker(&a),
         Command::Watch(a) => watch::run(&a, out),
+        #[cfg(feature = "redis")]
+        Command::Redis(a) => distributed::run(&a, out),
     }
 }
 
