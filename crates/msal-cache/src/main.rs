@@ -4,7 +4,8 @@
 //!
 //! Every command works on `--cache PATH` (a plaintext file, or with
 //! `--backend secret-service` the signal file of a Secret Service item) or on
-//! `--preset NAME` (a Microsoft tool's cache). Secrets are never printed:
+//! `--preset NAME` (a Microsoft tool's cache), except `redis`, which lists a
+//! Redis-backed distributed cache (cargo feature `redis`, on by default). Secrets are never printed:
 //! tokens are shown by a short fingerprint (`sha256:` + 8 hex digits) at most.
 //! Terminal control characters in anything printed (cache content, file
 //! names, errors) are shown escaped (`\x1b`), and the commands suggested in
@@ -16,7 +17,8 @@
 //!
 //! Exit codes: 0 success; 1 the command ran but found a problem (`doctor`
 //! findings, a lockfile that is held and was not removed, an account that is
-//! not in the cache, a demo that lost tokens); 2 usage or operational error
+//! not in the cache, a demo that lost tokens, `watch --count` not reached by
+//! `--timeout`); 2 usage or operational error
 //! (bad arguments, unreadable or corrupt cache, store unavailable, lock timeout).
 
 mod demo;
@@ -46,7 +48,7 @@ struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 ok; 1 problem found (doctor findings, lock still held, \
-account not found, demo lost tokens); 2 usage or operational error.";
+account not found, demo lost tokens, watch --count not reached by --timeout); 2 usage or operational error.";
 
 #[derive(Debug, Subcommand)]
 enum Command {

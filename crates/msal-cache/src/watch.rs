@@ -37,10 +37,11 @@ pub struct WatchArgs {
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s.parse().map_err(|_| "expected a number of seconds".to_owned())?;
-    // Capped at a year: a huge timeout means "no timeout", not an overflow.
-    Duration::try_from_secs_f64(secs.min(365.0 * 86_400.0))
-        .map_err(|_| "expected 0 or more seconds".to_owned())
+    match s.parse::<f64>() {
+        // Capped at a year: a huge timeout means "no timeout", not an overflow.
+        Ok(secs) if secs >= 0.0 => Ok(Duration::from_secs_f64(secs.min(365.0 * 86_400.0))),
+        _ => Err("expected a number of seconds, 0 or more".to_owned()),
+    }
 }
 
 /// What the main thread waits for.

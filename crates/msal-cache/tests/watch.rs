@@ -253,7 +253,7 @@ fn count_and_timeout_end_the_watch() {
     assert_eq!((r.code, r.out.as_str()), (1, ""), "{}", r.err);
     assert!(r.err.contains("0 of 1 events came before the timeout"), "{}", r.err);
     // Bad values are usage errors.
-    for bad in [["--count", "0"], ["--timeout", "soon"]] {
+    for bad in [["--count", "0"], ["--timeout", "soon"], ["--timeout", "-1"], ["--timeout", "NaN"]] {
         let r = run(&[&["watch", "--cache", s(&path)][..], &bad].concat());
         assert_eq!(r.code, 2, "{bad:?}: {}", r.err);
     }
