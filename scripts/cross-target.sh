@@ -89,9 +89,11 @@ if [ "$MODE" = all ] || [ "$MODE" = clippy ]; then
         # ring (rustls' crypto, under msal-client) compiles C for its target: mingw
         # does it for windows-gnu, but MSVC and Apple targets need their own C
         # toolchains, absent here, so those targets lint the workspace without it.
+        # --no-default-features: msal-cache's `redis` command (ring again, and
+        # the Redis client) is platform-neutral code, linted on Linux.
         EXCLUDE=(); [ "$T" = "$WIN" ] || EXCLUDE=(--exclude msal-client --exclude msal-test-idp)
         "${XC[@]}" clippy "${BUILD_STD[@]}" "${JOBS[@]}" --locked --target "$T" --target-dir "$XTARGET_DIR" \
-            --workspace "${EXCLUDE[@]}" --all-targets -- -D warnings
+            --workspace "${EXCLUDE[@]}" --no-default-features --all-targets -- -D warnings
     done
 fi
 
