@@ -251,15 +251,12 @@ fn kind_name(p: &Partition) -> &'static str {
 /// library's error; the others are still listed, and the exit code is 2.
 fn partitions(args: &ServerArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let cache = args.open()?;
-    let listed = cache.list_partitions()?;
     let mut failed = 0;
-    let rows: Vec<(Partition, Option<Counts>)> = listed
+    let rows: Vec<(Partition, Option<Counts>)> = cache
+        .list_partitions()?
         .into_iter()
         .map(|p| match cache.partition_entries(&p) {
-            Ok(entries) => {
-                let c = count(&entries);
-                (p, Some(c))
-            }
+            Ok(entries) => (p, Some(count(&entries))),
             Err(e) => {
                 failed += 1;
                 eprintln!("msal-cache: partition {}: {}", clean(p.id()), args.scrub(&crate::error_chain(&e)));
@@ -268,48 +265,61 @@ fn partitions(args: &ServerArgs, out: &mut impl Write) -> BoxResult<Outcome> {
         })
         .collect();
     if args.json {
-        let v: Vec<Value> = rows
-            .iter()
-            .map(|(p, c)| {
-                let mut o = json!({"partition": p.id(), "kind": kind_name(p)});
-                if let Some(c) = c {
-                    o["accounts"] = c.accounts.into();
-                    o["access_tokens"] = c.access.into();
-                    o["refresh_tokens"] = c.refresh.into();
-                    o["id_tokens"] = c.id.into();
-                    o["resources"] = c.resources.into();
-                } else {
-                    o["error"] = true.into();
-                }
-                o
-            })
-            .collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        write_partitions_json(out, &rows)?;
     } else if rows.is_empty() {
         writeln!(out, "no partitions under the prefix {}", clean(&args.prefix))?;
     } else {
-        let cells: Vec<Vec<String>> = rows
-            .iter()
-            .map(|(p, c)| {
-                let n = |f: fn(&Counts) -> usize| c.as_ref().map_or("?".to_owned(), |c| f(c).to_string());
-                vec![
-                    p.id().to_owned(),
-                    kind_name(p).into(),
-                    n(|c| c.accounts),
-                    n(|c| c.access),
-                    n(|c| c.refresh),
-                    n(|c| c.id),
-                    n(|c| c.resources),
-                ]
-            })
-            .collect();
-        table(out, &["PARTITION", "KIND", "ACCOUNTS", "ACCESS", "REFRESH", "ID", "RESOURCES"], &cells)?;
+        write_partitions_table(out, &rows)?;
     }
     if failed > 0 {
         out.flush()?;
         return Err(format!("{failed} of {} partitions could not be read (see above)", rows.len()).into());
     }
     Ok(Outcome::Ok)
+}
+
+/// Partitions as JSON: an array of objects; one that could not be read has `"error": true`.
+fn write_partitions_json(out: &mut impl Write, rows: &[(Partition, Option<Counts>)]) -> BoxResult<()> {
+    let v: Vec<Value> = rows
+        .iter()
+        .map(|(p, c)| {
+            let mut o = json!({"partition": p.id(), "kind": kind_name(p)});
+            match c {
+                Some(c) => {
+                    o["accounts"] = c.accounts.into();
+                    o["access_tokens"] = c.access.into();
+                    o["refresh_tokens"] = c.refresh.into();
+                    o["id_tokens"] = c.id.into();
+                    o["resources"] = c.resources.into();
+                }
+                None => o["error"] = true.into(),
+            }
+            o
+        })
+        .collect();
+    writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+    Ok(())
+}
+
+/// Partitions as a table; `?` for the counts of one that could not be read.
+fn write_partitions_table(out: &mut impl Write, rows: &[(Partition, Option<Counts>)]) -> BoxResult<()> {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(p, c)| {
+            let n = |f: fn(&Counts) -> usize| c.as_ref().map_or("?".to_owned(), |c| f(c).to_string());
+            vec![
+                p.id().to_owned(),
+                kind_name(p).into(),
+                n(|c| c.accounts),
+                n(|c| c.access),
+                n(|c| c.refresh),
+                n(|c| c.id),
+                n(|c| c.resources),
+            ]
+        })
+        .collect();
+    table(out, &["PARTITION", "KIND", "ACCOUNTS", "ACCESS", "REFRESH", "ID", "RESOURCES"], &cells)?;
+    Ok(())
 }
 
 /// `msal-cache redis tokens --partition ID`.

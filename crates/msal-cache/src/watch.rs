@@ -49,6 +49,8 @@ enum Msg {
     Event(CacheEvent),
     /// A signal asked us to stop.
     Stop,
+    /// `--timeout` passed.
+    TimedOut,
 }
 
 /// `msal-cache watch`.
@@ -72,22 +74,17 @@ pub fn run(args: &WatchArgs, out: &mut impl Write) -> BoxResult<Outcome> {
         .map_err(|e| src.explain(e))?;
     // On stderr, so stdout holds only events; tests and scripts wait for it before writing.
     eprintln!("msal-cache: watching {place} (Ctrl-C to stop)");
+    stream(&rx, args, out)
+}
+
+/// Prints events as they come until a signal, `--count` or `--timeout`.
+fn stream(rx: &mpsc::Receiver<Msg>, args: &WatchArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let deadline = args.timeout.and_then(|t| Instant::now().checked_add(t));
     let mut seen = 0u64;
     while args.count.is_none_or(|n| seen < n) {
-        let msg = match deadline {
-            Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
-                Ok(m) => m,
-                Err(mpsc::RecvTimeoutError::Timeout) => return Ok(timed_out(args.count, seen)),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            },
-            None => match rx.recv() {
-                Ok(m) => m,
-                Err(mpsc::RecvError) => break,
-            },
-        };
-        match msg {
+        match next(rx, deadline) {
             Msg::Stop => break,
+            Msg::TimedOut => return Ok(timed_out(args.count, seen)),
             Msg::Event(e) => {
                 let line = if args.json { json_line(&e, now()) } else { text_line(&e, now()) };
                 if let Err(err) = writeln!(out, "{line}").and_then(|()| out.flush()) {
@@ -98,6 +95,18 @@ pub fn run(args: &WatchArgs, out: &mut impl Write) -> BoxResult<Outcome> {
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// The next message, blocking until it comes or `deadline` passes. The
+/// senders (the subscription's callback, the signal handler) live until
+/// the process ends; should they be gone, there is nothing left to wait for.
+fn next(rx: &mpsc::Receiver<Msg>, deadline: Option<Instant>) -> Msg {
+    let Some(deadline) = deadline else { return rx.recv().unwrap_or(Msg::Stop) };
+    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(m) => m,
+        Err(mpsc::RecvTimeoutError::Timeout) => Msg::TimedOut,
+        Err(mpsc::RecvTimeoutError::Disconnected) => Msg::Stop,
+    }
 }
 
 /// The end of `--timeout`: a problem only when `--count` events were expected and did not all come.
@@ -124,7 +133,7 @@ fn reader_gone(err: io::Error) -> BoxResult<Outcome> {
 /// `2030-03-17 17:46:40Z  account-added    uid.utid  login.microsoftonline.com  ada@contoso.com`;
 /// a `replaced` event lists the accounts now in the cache, `; `-separated.
 /// Every field is escaped (a newline in a username cannot fake a line).
-pub fn text_line(e: &CacheEvent, time: i64) -> String {
+fn text_line(e: &CacheEvent, time: i64) -> String {
     let accounts: Vec<String> = e
         .accounts()
         .iter()
@@ -138,7 +147,7 @@ pub fn text_line(e: &CacheEvent, time: i64) -> String {
 }
 
 /// `{"time": 1900000000, "kind": "account-added", "accounts": [{...}]}` on one line.
-pub fn json_line(e: &CacheEvent, time: i64) -> String {
+fn json_line(e: &CacheEvent, time: i64) -> String {
     let accounts: Vec<Value> = e.accounts().iter().map(account_json).collect();
     json!({"time": time, "kind": e.kind(), "accounts": accounts}).to_string()
 }
