@@ -46,8 +46,8 @@ pub enum RedisCommand {
 /// Options of `redis tokens`.
 #[derive(Debug, Args)]
 pub struct TokensArgs {
-    /// The partition, as `redis partitions` lists it: app:<client id>:<tenant>,
-    /// user:<home account id> or obo:<sha-256>.
+    /// The partition, as `redis partitions` lists it: `app:<client id>:<tenant>`,
+    /// `user:<home account id>` or `obo:<sha-256>`.
     #[arg(long, value_name = "ID")]
     pub partition: String,
     #[command(flatten)]

@@ -23,7 +23,7 @@ pub struct ExportArgs {
     #[arg(long)]
     pub include_secrets: bool,
     /// Write to this file (created 0600, replaced atomically; what an existing file held is kept
-    /// as FILE.backup-<hash>) instead of standard output; a terminal, pipe or character device
+    /// as `FILE.backup-<hash>`) instead of standard output; a terminal, pipe or character device
     /// (e.g. /dev/stdout) is written to as it is. Never the cache itself, its lockfile, a
     /// directory, or a symbolic link to another file.
     #[arg(long, short, value_name = "FILE")]
