@@ -3,7 +3,8 @@
 # token cache's tests and benchmark, then stops them (also on failure).
 #
 #   bash scripts/redis-servers.sh COMMAND [ARGS...]
-#   bash scripts/redis-servers.sh test    # the distributed cache's tests (scripts/test.sh)
+#   bash scripts/redis-servers.sh test    # the distributed cache's async API tests
+#                                          # (scripts/test.sh; the rest run in its workspace run)
 #
 # Installs Debian's redis-server and redis-tools when missing (apt_install),
 # then starts, in a fresh folder under ${TMPDIR:-/tmp}:
@@ -91,13 +92,15 @@ MSALX_REDIS_SERVER=$(command -v redis-server)
 export MSALX_REDIS_SERVER
 log "servers up ($(redis-server --version | grep -o 'v=[0-9.]*')); running: $*"
 if [ "$*" = test ]; then
-    # The library's `distributed` unit tests and doctests need the feature,
-    # so they run here rather than in the workspace run; the integration
-    # tests need the servers (CI=true turns a missing one into a failure).
+    # The async API (feature `redis-async`), which no workspace member turns
+    # on: the library's unit tests and doctests of `distributed`, and the
+    # integration tests' `async_api` module. The rest of tests/distributed.rs
+    # and msal-cache's `redis` tests run in scripts/test.sh's workspace run,
+    # beside these same servers.
     features=(-p msal-extensions --features redis-async --locked)
     cargo test "${features[@]}" --lib -- distributed::
     cargo test "${features[@]}" --doc -- distributed
-    cargo test "${features[@]}" --test distributed -- --include-ignored
+    cargo test "${features[@]}" --test distributed -- --include-ignored async_api::
 else
     "$@"
 fi

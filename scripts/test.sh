@@ -13,9 +13,12 @@
 #     reference's own test suite, Azure Identity, Azure CLI, a mixed fleet),
 #     inside a private D-Bus session with gnome-keyring's Secret Service
 #     (scripts/with-secret-service.sh), so the Linux encrypted backend and its
-#     interop with Python's LibsecretPersistence run against a real daemon;
-#   - the distributed token cache (feature redis-async) against a Redis
-#     node and a 3-master cluster that scripts/redis-servers.sh starts;
+#     interop with Python's LibsecretPersistence run against a real daemon,
+#     and beside a Redis node and a 3-master Redis Cluster
+#     (scripts/redis-servers.sh) for the distributed token cache and
+#     `msal-cache redis`;
+#   - the distributed cache's async API (feature redis-async, which no
+#     workspace member turns on) against the same kind of servers;
 #   - clippy for Windows (gnu, msvc) and macOS (arm64, x86_64), and the
 #     Windows build's tests (DPAPI, lock, file) under Wine (scripts/cross-target.sh);
 #   - a short run of every fuzz target (scripts/fuzz.sh; nightly + cargo-fuzz).
@@ -37,14 +40,16 @@ export MSALX_NODE MSALX_NODE_MODULES
 log "Python package msal-extensions-rs: maturin build of the wheel, its test venv"
 eval "$(bash scripts/py-package.sh)"
 
-log "cargo test --workspace (inside a private session bus with an unlocked Secret Service)"
-# Tests that need a peer (Python, the Secret Service, the 120 s soak) are
-# #[ignore]d in a plain `cargo test` and run here with --include-ignored. The
-# Secret Service tests (library and msal-cache migrate/preset tests) need
-# WITH_SECRET_SERVICE=1, which with-secret-service.sh sets; CI=true makes a
-# missing peer a failure rather than a skip.
-bash scripts/with-secret-service.sh cargo test --workspace --locked --no-fail-fast -- --include-ignored
-log "distributed token cache: against a Redis node and a 3-master Redis Cluster"
+log "cargo test --workspace (Redis servers up; inside a private session bus with an unlocked Secret Service)"
+# Tests that need a peer (Python, Node, Azure CLI, the Secret Service, Redis,
+# the 120 s soak) are #[ignore]d in a plain `cargo test` and run here with
+# --include-ignored. The Secret Service tests need WITH_SECRET_SERVICE=1,
+# which with-secret-service.sh sets, the Redis ones MSALX_REDIS_URL and
+# MSALX_REDIS_CLUSTER, which redis-servers.sh sets; CI=true makes a missing
+# peer a failure rather than a skip.
+bash scripts/redis-servers.sh bash scripts/with-secret-service.sh \
+    cargo test --workspace --locked --no-fail-fast -- --include-ignored
+log "distributed token cache: the async API (feature redis-async) against Redis"
 bash scripts/redis-servers.sh test
 log "Windows and macOS: cross-target clippy, and the Windows tests under Wine"
 bash scripts/cross-target.sh all

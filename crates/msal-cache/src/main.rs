@@ -4,9 +4,11 @@
 //!
 //! Every command works on `--cache PATH` (a plaintext file, or with
 //! `--backend secret-service` the signal file of a Secret Service item) or on
-//! `--preset NAME` (a Microsoft tool's cache). Secrets are never printed, but
-//! for the access token `token` prints on purpose: elsewhere tokens are shown
-//! by a short fingerprint (`sha256:` + 8 hex digits) at most.
+//! `--preset NAME` (a Microsoft tool's cache), except `redis`, which lists a
+//! Redis-backed distributed cache (cargo feature `redis`, on by default).
+//! Secrets are never printed, but for the access token `token` prints on
+//! purpose: elsewhere tokens are shown by a short fingerprint (`sha256:` + 8
+//! hex digits) at most.
 //! Terminal control characters in anything printed (cache content, file
 //! names, errors) are shown escaped (`\x1b`), and the commands suggested in
 //! messages are quoted for the shell so they can be pasted as they are.
@@ -17,10 +19,13 @@
 //!
 //! Exit codes: 0 success; 1 the command ran but found a problem (`doctor`
 //! findings, a lockfile that is held and was not removed, an account that is
-//! not in the cache, a demo that lost tokens); 2 usage or operational error
+//! not in the cache, a demo that lost tokens, `watch --count` not reached by
+//! `--timeout`); 2 usage or operational error
 //! (bad arguments, unreadable or corrupt cache, store unavailable, lock timeout).
 
 mod demo;
+#[cfg(feature = "redis")]
+mod distributed;
 mod doctor;
 mod edit;
 #[cfg(feature = "acquire")]
@@ -33,6 +38,7 @@ mod source;
 mod token;
 mod transfer;
 mod view;
+mod watch;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -48,7 +54,7 @@ struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 ok; 1 problem found (doctor findings, lock still held, \
-account not found, demo lost tokens); 2 usage or operational error.";
+account not found, demo lost tokens, watch --count not reached by --timeout); 2 usage or operational error.";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -88,6 +94,16 @@ enum Command {
     /// Sign a user in with a device code or the browser and save the tokens in the cache.
     #[cfg(feature = "acquire")]
     Login(login::LoginArgs),
+    /// Print a line for every change another program makes: sign-in, sign-out, account changed, cleared (until Ctrl-C, --count or --timeout).
+    ///
+    /// Text lines hold the time (UTC), the kind (account-added, account-removed,
+    /// account-changed, cleared, replaced), and the account's home account id, environment
+    /// and username; --json prints one object per line instead. Token refreshes and writes
+    /// that change no account print nothing. SIGINT and SIGTERM end it with exit code 0.
+    Watch(watch::WatchArgs),
+    /// List a Redis-backed distributed token cache: its partitions, or one partition's tokens (secrets never shown).
+    #[cfg(feature = "redis")]
+    Redis(distributed::RedisArgs),
     /// One demo process (started by `demo`).
     #[command(hide = true)]
     DemoWorker(demo::WorkerArgs),
@@ -144,6 +160,9 @@ fn run(command: Command, out: &mut impl Write) -> BoxResult<Outcome> {
         Command::Token(a) => token::run(&a, out),
         #[cfg(feature = "acquire")]
         Command::Login(a) => login::run(&a, out),
+        Command::Watch(a) => watch::run(&a, out),
+        #[cfg(feature = "redis")]
+        Command::Redis(a) => distributed::run(&a, out),
     }
 }
 

@@ -7,6 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use msal_extensions::TokenResponse;
 use serde_json::{Value, json};
 
 /// Every secret in the fixtures contains this.
@@ -264,4 +265,43 @@ pub fn copies_of(cache: &Path, infix: &str) -> Vec<PathBuf> {
         .collect();
     found.sort();
     found
+}
+
+// ---- Token responses as Entra ID returns them, for writers using the library
+
+/// Base64url without padding (JWT segments, `client_info`).
+pub fn b64url(data: impl AsRef<[u8]>) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in data.as_ref().chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// A sign-in (or, again, a refresh) of user `uid` in tenant `utid` at
+/// `https://{env}/{utid}`: access token `at`, refresh token `rt-{at}`, an id
+/// token naming `username`, `client_info`.
+pub fn user_response(
+    client: &str,
+    env: &str,
+    uid: &str,
+    utid: &str,
+    username: &str,
+    at: &str,
+) -> TokenResponse {
+    let claims = json!({"iss": format!("https://{env}/{utid}/v2.0"), "oid": uid, "tid": utid,
+                        "aud": client, "preferred_username": username});
+    let body = json!({
+        "access_token": at, "expires_in": 3600, "token_type": "Bearer", "refresh_token": format!("rt-{at}"),
+        "scope": "User.Read", "foci": "1",
+        "id_token": format!("{}.{}.sig", b64url(r#"{"alg":"none"}"#), b64url(claims.to_string())),
+        "client_info": b64url(json!({"uid": uid, "utid": utid}).to_string()),
+    });
+    TokenResponse::from_value(client, ["User.Read"], &format!("https://{env}/{utid}"), body)
+        .unwrap()
+        .grant_type("authorization_code")
 }

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 
 /// A token cache shared by every process of a fleet through Redis, with an
 /// in-process L1 in front; blocking API (for threads; see
-/// [`AsyncDistributedTokenCache`](super::AsyncDistributedTokenCache) for async code).
+/// `AsyncDistributedTokenCache`, feature `redis-async`, for async code).
 ///
 /// Cheap to share: wrap it in an `Arc` and use it from many threads; each
 /// call takes a pooled connection. Built by [`DistributedCacheBuilder`].

@@ -11,7 +11,7 @@ use super::{DistributedTokenCache, KeyRing};
 use crate::error::{Error, Result};
 
 /// Configures a [`DistributedTokenCache`] (or, with the `redis-async`
-/// feature, an [`AsyncDistributedTokenCache`](super::AsyncDistributedTokenCache)).
+/// feature, an `AsyncDistributedTokenCache`).
 ///
 /// Defaults: key prefix `msal`, L1 of 64 MiB whose copies answer without
 /// asking Redis for 30 s, a 1 s bound on every call, 32 compare-and-set

@@ -46,6 +46,8 @@ pub struct EntryInfo {
     pub username: Option<String>,
     /// `expires_on` (unix seconds), for access tokens.
     pub expires_on: Option<i64>,
+    /// `family_id` (`"1"` for Microsoft's family of client ids), for refresh tokens.
+    pub family_id: Option<String>,
     /// `sha256:` and the first 8 hex digits of the SHA-256 of the secret,
     /// for tokens: enough to tell two tokens apart, useless to an attacker.
     pub fingerprint: Option<String>,
@@ -60,6 +62,7 @@ impl fmt::Debug for EntryInfo {
             .field("home_account_id", &self.home_account_id)
             .field("target", &self.target)
             .field("expires_on", &self.expires_on)
+            .field("family_id", &self.family_id)
             .field("fingerprint", &self.fingerprint)
             .finish_non_exhaustive()
     }
@@ -82,6 +85,7 @@ impl EntryInfo {
             target: None,
             username: None,
             expires_on: None,
+            family_id: None,
             fingerprint: None,
         }
     }
@@ -112,6 +116,7 @@ pub(crate) fn entries(sub: &Sub, doc: &TokenCache, out: &mut Vec<EntryInfo>) {
             home_account_id: rt.home_account_id.clone(),
             environment: rt.environment.clone(),
             target: rt.target.clone(),
+            family_id: rt.family_id.clone(),
             fingerprint: rt.secret.as_ref().map(|s| fingerprint(s.expose())),
             ..EntryInfo::new(EntryKind::RefreshToken)
         });
