@@ -242,10 +242,9 @@ fn survives_the_folder_being_deleted_and_recreated() {
     expect(&sub, "a later sign-in", &added("third"));
 }
 
-/// Threads of this process whose name starts with `prefix` (names are cut to 15 bytes).
-#[cfg(target_os = "linux")]
 /// The thread counts once they equal `want`, or the last ones seen when
 /// [`WAIT`] has passed.
+#[cfg(target_os = "linux")]
 fn settle(want: (usize, usize)) -> (usize, usize) {
     let deadline = Instant::now() + WAIT;
     loop {
@@ -257,6 +256,9 @@ fn settle(want: (usize, usize)) -> (usize, usize) {
     }
 }
 
+/// This process's threads, and how many of them are our watcher (names are
+/// cut to 15 bytes).
+#[cfg(target_os = "linux")]
 fn threads() -> (usize, usize) {
     let mut total = 0;
     let mut ours = 0;
