@@ -3,6 +3,13 @@
 //! (Python), snapshots.
 #![allow(dead_code)] // each test file uses its own subset
 
+// Scratch folders, the CI rule for peers (`in_ci`, `peer_missing`), base64url,
+// worker processes: the storage crate's test helpers, shared (this file's
+// `python` shadows theirs: the CLI's tests need only the portalocker venv).
+#[path = "../../../msal-extensions/tests/common/mod.rs"]
+mod shared;
+pub use shared::*;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -14,40 +21,6 @@ use serde_json::{Value, json};
 pub const SECRET_MARK: &str = "SECRETVAL";
 /// The "now" the fixtures' times are relative to.
 pub const NOW: &str = "1900000000";
-
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    pub fn new(name: &str) -> Self {
-        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        let d = std::env::temp_dir().join(format!("msal-cache-{name}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        Scratch(d)
-    }
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.0.join(rel)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-pub fn in_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
-}
-
-/// A required peer is missing: panic in CI, skip loudly elsewhere.
-pub fn peer_missing<T>(what: &str, how: &str) -> Option<T> {
-    let msg = format!("{what} is not available: {how}");
-    if in_ci() {
-        panic!("CI=true and {msg}");
-    }
-    eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
-    None
-}
 
 /// Whether a Secret Service runs on the session bus (`WITH_SECRET_SERVICE=1`,
 /// set by scripts/with-secret-service.sh); when not, fails in CI and skips loudly elsewhere.
@@ -268,19 +241,6 @@ pub fn copies_of(cache: &Path, infix: &str) -> Vec<PathBuf> {
 }
 
 // ---- Token responses as Entra ID returns them, for writers using the library
-
-/// Base64url without padding (JWT segments, `client_info`).
-pub fn b64url(data: impl AsRef<[u8]>) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in data.as_ref().chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
 
 /// A sign-in (or, again, a refresh) of user `uid` in tenant `utid` at
 /// `https://{env}/{utid}`: access token `at`, refresh token `rt-{at}`, an id

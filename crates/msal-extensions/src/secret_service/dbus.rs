@@ -40,6 +40,10 @@ const SERVICE_IFACE: &str = "org.freedesktop.Secret.Service";
 /// The longest a single D-Bus call may take before the operation fails
 /// (the reference D-Bus implementation's default method timeout).
 const CALL_TIMEOUT: Duration = Duration::from_secs(25);
+/// Pauses before asking again when an alias resolves to no collection
+/// (about 0.3 s in all): long enough for a keyring reload, short enough that
+/// a collection that really is missing is reported at once to a person.
+const ALIAS_RETRY_MS: [u64; 4] = [10, 30, 90, 200];
 
 /// What was being done when an error occurred: decides the error variant
 /// for failures that are neither "unavailable" nor "locked".
@@ -152,10 +156,22 @@ fn resolve_collection(bus: &zbus::blocking::Connection, spec: &ItemSpec) -> Resu
             });
         }
     };
-    let path: OwnedObjectPath = bus
-        .call_method(Some(SERVICE_NAME), SERVICE_PATH, Some(SERVICE_IFACE), "ReadAlias", &(alias,))
-        .and_then(|reply| reply.body().deserialize())
-        .map_err(|e| decode(SsError::Zbus(e), Op::Connect, spec))?;
+    let read_alias = || -> Result<OwnedObjectPath> {
+        bus.call_method(Some(SERVICE_NAME), SERVICE_PATH, Some(SERVICE_IFACE), "ReadAlias", &(alias,))
+            .and_then(|reply| reply.body().deserialize())
+            .map_err(|e| decode(SsError::Zbus(e), Op::Connect, spec))
+    };
+    let mut path = read_alias()?;
+    // gnome-keyring once answered "/" for its unlocked default collection
+    // while 8 processes were writing (most likely while reloading the keyring
+    // file): ask again for a moment before calling the collection missing.
+    for wait_ms in ALIAS_RETRY_MS {
+        if path.as_str() != "/" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        path = read_alias()?;
+    }
     if path.as_str() == "/" {
         return Err(Error::Unavailable {
             backend: BACKEND,
