@@ -215,9 +215,21 @@ impl TokenCache {
 
     /// Removes access tokens that expired before `now` (unix seconds), as
     /// MSAL does while searching. Returns how many were removed.
+    ///
+    /// Reads only each entry's `expires_on` (entries loaded from text stay
+    /// unparsed when it is a string of digits, as MSAL writes it), so this
+    /// costs far less than a full parse of every entry: the distributed
+    /// cache calls it on every write of a document.
     pub fn remove_expired_access_tokens(&mut self, now: i64) -> usize {
         let before = self.access_tokens.len();
-        self.access_tokens.retain(|_, t| t.expires_on.is_none_or(|e| e >= now));
+        self.access_tokens.retain(|_, t| {
+            let expires = match t.str_field("expires_on") {
+                // Any other form (a number, an odd string, absent): parse the entry.
+                Some(v) => v.trim().parse().ok().or_else(|| t.expires_on),
+                None => t.expires_on,
+            };
+            expires.is_none_or(|e| e >= now)
+        });
         let removed = before - self.access_tokens.len();
         if removed > 0 {
             self.invalidate_index();
@@ -274,4 +286,21 @@ fn field_is<E: EntryFields + serde::de::DeserializeOwned>(e: &Lazy<E>, name: &st
 
 fn eq(have: &Option<String>, want: &str) -> bool {
     have.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(want))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expired_access_tokens_are_removed_by_their_expires_on() {
+        let mut c = TokenCache::parse(
+            r#"{"AccessToken":{"a":{"expires_on":"100"},"b":{"expires_on":"300"},"c":{"expires_on":150},"d":{},"e":{"expires_on":" 250 "}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.remove_expired_access_tokens(200), 2);
+        let left: Vec<&str> = c.access_tokens().map(|(k, _)| k).collect();
+        assert_eq!(left, ["b", "d", "e"]);
+        assert_eq!(c.remove_expired_access_tokens(200), 0);
+    }
 }

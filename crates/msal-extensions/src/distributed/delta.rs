@@ -44,26 +44,6 @@ pub(crate) fn split(all: TokenCache) -> Split {
     Split { docs, companion }
 }
 
-/// Removes the access tokens that expired before `now`, reading only their
-/// `expires_on` (documents are rewritten on every write; parsing every
-/// entry each time would make a write cost a full parse). Returns how many
-/// were removed.
-pub(crate) fn drop_expired(cache: &mut TokenCache, now: i64) -> usize {
-    let before = cache.access_tokens.len();
-    cache.access_tokens.retain(|_, t| {
-        let expires = match t.str_field("expires_on") {
-            Some(v) => v.trim().parse().ok(),
-            None => t.expires_on, // a number, or absent: parse the entry
-        };
-        expires.is_none_or(|e| e >= now)
-    });
-    let removed = before - cache.access_tokens.len();
-    if removed > 0 {
-        cache.invalidate_index();
-    }
-    removed
-}
-
 /// When a document holding `delta` may expire (unix seconds): when its
 /// longest-lived token does. Access tokens count with their extended
 /// expiry; refresh tokens, which carry no expiry in the MSAL schema, live
@@ -106,17 +86,6 @@ mod tests {
         assert_eq!(s.companion, Some(1000 + 7200));
         let base = &s.docs[2].1;
         assert_eq!((base.access_tokens().count(), base.refresh_tokens().count()), (0, 2));
-    }
-
-    #[test]
-    fn expired_access_tokens_are_dropped_unparsed() {
-        let mut c = TokenCache::parse(
-            r#"{"AccessToken":{"a":{"expires_on":"100"},"b":{"expires_on":"300"},"c":{"expires_on":150},"d":{}}}"#,
-        )
-        .unwrap();
-        assert_eq!(drop_expired(&mut c, 200), 2);
-        let left: Vec<&str> = c.access_tokens().map(|(k, _)| k).collect();
-        assert_eq!(left, ["b", "d"]);
     }
 
     #[test]

@@ -364,7 +364,7 @@ impl<B: Backend> Engine<B> {
         let expire_at_ms = delta::expiry(delta, now, self.cfg.refresh_token_lifetime, companion) * 1000;
         for attempt in 1..=self.cfg.max_attempts {
             let mut cache = base;
-            let changed = cache.merge_entries(delta) | (delta::drop_expired(&mut cache, now) > 0);
+            let changed = cache.merge_entries(delta) | (cache.remove_expired_access_tokens(now) > 0);
             if !changed && current {
                 Counters::bump(&self.counters.writes_unchanged);
                 return Ok(WriteOutcome::Unchanged);
@@ -433,7 +433,7 @@ impl<B: Backend> Engine<B> {
         for (sub, delta) in docs {
             let mut cache = TokenCache::new();
             cache.merge_entries(delta);
-            delta::drop_expired(&mut cache, now);
+            cache.remove_expired_access_tokens(now);
             let key = keys.blob(sub);
             let version = next_version(0);
             let json = cache.serialize();
