@@ -9,8 +9,7 @@ import msal
 
 from . import _core
 from .filelock import CrossPlatLock, LockError, _default_timeout  # noqa: F401  (re-exported, as in the reference)
-from .persistence import _mkdir_p, PersistenceNotFound, FilePersistence, \
-    FilePersistenceWithDataProtection, KeychainPersistence, LibsecretPersistence
+from .persistence import _mkdir_p, _NativeBacked, PersistenceNotFound
 
 
 logger = logging.getLogger(__name__)
@@ -21,8 +20,6 @@ logger = logging.getLogger(__name__)
 _CORRUPT_RETRY_DELAY = 0.02
 # The sections MSAL reads as {key: entry} objects.
 _SECTIONS = ("AccessToken", "RefreshToken", "IdToken", "Account", "AppMetadata")
-_NATIVE_CLASSES = (
-    FilePersistence, FilePersistenceWithDataProtection, KeychainPersistence, LibsecretPersistence)
 _UNSEEN = object()  # "nothing loaded yet": equal to no change token
 _MISSING = object()
 
@@ -52,16 +49,27 @@ class _ForeignStore(object):
 
 
 class _NativeStore(object):
-    """One of this package's persistences: the Rust change token (modification
-    time in nanoseconds, size and file identity: one ``stat``), load and save."""
+    """One of this package's persistences, called natively: the Rust change
+    token (modification time in nanoseconds, size and file identity: one
+    ``stat``), load and save. ``persistence._native`` is looked up at every
+    call, never kept: in a forked child it is swapped for a stand-in."""
 
-    __slots__ = ("_persistence", "token", "load", "save")
+    __slots__ = ("_persistence",)
 
     def __init__(self, persistence):
         self._persistence = persistence
-        self.token = lambda: persistence._native.change_token()  # pylint: disable=protected-access
-        self.load = lambda: persistence._native.load_optional()  # pylint: disable=protected-access
-        self.save = lambda content: persistence._native.save(content)  # pylint: disable=protected-access
+
+    def token(self):
+        return self._persistence._native.change_token()  # pylint: disable=protected-access
+
+    def load(self):
+        return self._persistence._native.load_optional()  # pylint: disable=protected-access
+
+    def save(self, content):
+        self._persistence._native.save(content)  # pylint: disable=protected-access
+
+
+_NATIVE_METHODS = ("save", "load", "time_last_modified")
 
 
 def _store_for(persistence):
@@ -69,9 +77,8 @@ def _store_for(persistence):
     ``save``/``load``/``time_last_modified`` not overridden by a subclass,
     else the foreign one (which calls the persistence's own methods)."""
     cls = type(persistence)
-    base = next((c for c in cls.__mro__ if c in _NATIVE_CLASSES), None)
-    if base is not None and all(
-            getattr(cls, m) is getattr(base, m) for m in ("save", "load", "time_last_modified")):
+    if isinstance(persistence, _NativeBacked) and all(
+            getattr(cls, m) is getattr(_NativeBacked, m) for m in _NATIVE_METHODS):
         return _NativeStore(persistence)
     return _ForeignStore(persistence)
 
