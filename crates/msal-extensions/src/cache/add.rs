@@ -36,7 +36,7 @@ pub struct TokenResponse {
     scopes: Vec<String>,
     environment: String,
     realm: String,
-    response: Map<String, Value>,
+    pub(super) response: Map<String, Value>,
     grant_type: Option<String>,
     username: Option<String>,
     key_id: Option<String>,
@@ -176,13 +176,13 @@ fn parse_authority(authority: &str) -> Result<(String, String)> {
 }
 
 /// The identity MSAL derives from a response: `home_account_id` and the id token claims.
-struct Identity {
-    home_account_id: Option<String>,
+pub(super) struct Identity {
+    pub(super) home_account_id: Option<String>,
     has_client_info: bool,
     claims: Map<String, Value>,
 }
 
-fn identity(r: &Map<String, Value>) -> Result<Identity> {
+pub(super) fn identity(r: &Map<String, Value>) -> Result<Identity> {
     let claims = match r.get("id_token_claims") {
         Some(Value::Object(c)) => c.clone(),
         _ => match r.get("id_token") {

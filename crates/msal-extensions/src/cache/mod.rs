@@ -33,6 +33,7 @@ mod jwt;
 mod merge;
 mod model;
 mod query;
+mod refresh;
 mod scan;
 
 use std::collections::HashMap;
