@@ -6,6 +6,7 @@ use std::fmt;
 use serde_json::{Map, Value, json};
 
 use super::jwt;
+use super::merge::{newer_access_token, newer_refresh_token};
 use super::model::{AccessToken, Account, AppMetadata, EntryFields, IdToken, Lazy, RefreshToken};
 use super::{Section, TokenCache};
 use crate::error::{Error, Result};
@@ -562,21 +563,32 @@ impl TokenCache {
     /// Stores every entry of `from` as [`add_at`](Self::add_at) stores the
     /// entries of a response (each replaces the entry with the same
     /// identity), skipping entries already stored unchanged under the same
-    /// key. Returns whether anything changed. The distributed cache replays
-    /// a write on the newest version of a partition with this.
+    /// key, and access and refresh tokens older than the one stored under
+    /// the same key (as [`merge`](Self::merge) compares them: `cached_at`,
+    /// `last_modification_time`; of two equally old, `from`'s wins). Returns
+    /// whether anything changed. The distributed cache merges every write
+    /// into the newest version of a document with this, so a write replayed
+    /// late (queued during an outage, retried after a conflict) never
+    /// replaces a token another process refreshed meanwhile.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn merge_entries(&mut self, from: &TokenCache) -> bool {
         let mut changed = false;
         for at in from.access_tokens.values() {
-            if self.access_tokens.get(&at_key(at)).is_none_or(|e| **e != **at) {
-                self.upsert_access_token(AccessToken::clone(at));
-                changed = true;
+            match self.access_tokens.get(&at_key(at)) {
+                Some(e) if **e == **at || newer_access_token(e, at) => {}
+                _ => {
+                    self.upsert_access_token(AccessToken::clone(at));
+                    changed = true;
+                }
             }
         }
         for rt in from.refresh_tokens.values() {
-            if self.refresh_tokens.get(&rt_key(rt)).is_none_or(|e| **e != **rt) {
-                self.upsert_refresh_token(RefreshToken::clone(rt));
-                changed = true;
+            match self.refresh_tokens.get(&rt_key(rt)) {
+                Some(e) if **e == **rt || newer_refresh_token(e, rt) => {}
+                _ => {
+                    self.upsert_refresh_token(RefreshToken::clone(rt));
+                    changed = true;
+                }
             }
         }
         for a in from.accounts.values() {
@@ -656,6 +668,41 @@ mod tests {
         for bad in ["http://x/t", "https:///t", "https://host", "https://host/", "x"] {
             assert!(matches!(parse_authority(bad), Err(Error::InvalidInput { .. })), "{bad}");
         }
+    }
+
+    /// A write merged late (a queued replay) never replaces the tokens
+    /// another writer stored meanwhile; a newer write does.
+    #[test]
+    fn merge_entries_never_replaces_a_token_by_an_older_one() {
+        let ci = "eyJ1aWQiOiJ1IiwidXRpZCI6InQifQ"; // {"uid":"u","utid":"t"}
+        let at = |secret: &str, now: i64| {
+            let body = format!(
+                r#"{{"access_token":"at-{secret}","expires_in":3600,"refresh_token":"rt-{secret}","client_info":"{ci}"}}"#
+            );
+            let r = TokenResponse::new("c", ["User.Read"], "https://login.microsoftonline.com/t", &body).unwrap();
+            let mut c = TokenCache::new();
+            c.add_at(&r, now).unwrap();
+            c
+        };
+        let secrets = |c: &TokenCache| {
+            let a = c.access_tokens().map(|(_, t)| t.secret.as_ref().unwrap().expose().to_owned());
+            let r = c.refresh_tokens().map(|(_, t)| t.secret.as_ref().unwrap().expose().to_owned());
+            a.chain(r).collect::<Vec<_>>()
+        };
+        let (old, new) = (at("old", 100), at("new", 200));
+
+        let mut stored = new.clone();
+        assert!(!stored.merge_entries(&old), "an older write changes nothing");
+        assert_eq!(secrets(&stored), ["at-new", "rt-new"]);
+
+        let mut stored = old.clone();
+        assert!(stored.merge_entries(&new));
+        assert_eq!(secrets(&stored), ["at-new", "rt-new"]);
+
+        // Of two equally old entries, the write's wins (it is the later write).
+        let mut stored = at("first", 200);
+        assert!(stored.merge_entries(&new));
+        assert_eq!(secrets(&stored), ["at-new", "rt-new"]);
     }
 
     #[test]

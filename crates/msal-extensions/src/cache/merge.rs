@@ -3,6 +3,7 @@
 //! For tools that bring one cache into another (import, a migration into a
 //! store that already holds tokens) without losing either side's tokens.
 
+use super::model::{AccessToken, RefreshToken};
 use super::{Section, TokenCache};
 
 /// What [`TokenCache::merge`] did.
@@ -53,18 +54,18 @@ impl TokenCache {
             &other.access_tokens,
             &mut n,
             |a, b| **a == **b,
-            |e| e.cached_at,
+            |a, b| newer_access_token(a, b),
         );
         merge_section(
             &mut self.refresh_tokens,
             &other.refresh_tokens,
             &mut n,
             |a, b| **a == **b,
-            |e| e.last_modification_time,
+            |a, b| newer_refresh_token(a, b),
         );
-        merge_section(&mut self.id_tokens, &other.id_tokens, &mut n, |a, b| a == b, |_| None);
-        merge_section(&mut self.accounts, &other.accounts, &mut n, |a, b| a == b, |_| None);
-        merge_section(&mut self.app_metadata, &other.app_metadata, &mut n, |a, b| a == b, |_| None);
+        merge_section(&mut self.id_tokens, &other.id_tokens, &mut n, |a, b| a == b, |_, _| false);
+        merge_section(&mut self.accounts, &other.accounts, &mut n, |a, b| a == b, |_, _| false);
+        merge_section(&mut self.app_metadata, &other.app_metadata, &mut n, |a, b| a == b, |_, _| false);
         for name in &other.order {
             let Some(section) = other.other.get(name) else { continue };
             if !self.other.contains_key(name) {
@@ -81,16 +82,32 @@ impl TokenCache {
     }
 }
 
-/// Merges `from` into `into` by key; `same` compares entries, `time` reads
-/// an entry's timestamp.
+/// Whether access token `a` was cached after `b` (`cached_at`; an entry
+/// without one counts as the oldest). What [`TokenCache::merge`] and the
+/// distributed cache's merge of a write into a stored document go by.
+pub(super) fn newer_access_token(a: &AccessToken, b: &AccessToken) -> bool {
+    newer(a.cached_at, b.cached_at)
+}
+
+/// Whether refresh token `a` was written after `b` (`last_modification_time`;
+/// an entry without one counts as the oldest). See [`newer_access_token`].
+pub(super) fn newer_refresh_token(a: &RefreshToken, b: &RefreshToken) -> bool {
+    newer(a.last_modification_time, b.last_modification_time)
+}
+
+fn newer(a: Option<i64>, b: Option<i64>) -> bool {
+    a.unwrap_or(i64::MIN) > b.unwrap_or(i64::MIN)
+}
+
+/// Merges `from` into `into` by key; `same` compares entries, `newer` tells
+/// whether the first entry is newer than the second.
 fn merge_section<E: Clone>(
     into: &mut Section<E>,
     from: &Section<E>,
     n: &mut MergeCounts,
     same: fn(&E, &E) -> bool,
-    time: fn(&E) -> Option<i64>,
+    newer: fn(&E, &E) -> bool,
 ) {
-    let newer = |a: &E, b: &E| time(a).unwrap_or(i64::MIN) > time(b).unwrap_or(i64::MIN);
     for (key, entry) in from {
         match into.get_mut(key) {
             None => {

@@ -37,8 +37,9 @@
 //!   is [`Error::UnknownKey`](crate::Error::UnknownKey) naming the key id it was written with.
 //! - **Outages**: every call returns within a bound; while Redis is down,
 //!   lookups are answered from L1, writes go to L1 and a bounded queue
-//!   replayed (merged, never overwriting) when a background probe finds
-//!   Redis back; events and metrics report it all.
+//!   replayed when a background probe finds Redis back, merged into the
+//!   newest version: a replayed token never replaces a newer one another
+//!   process wrote meanwhile. Events and metrics report it all.
 //!
 //! The repository's `docs/design.md` ("Distributed cache") gives the reasons.
 //!
