@@ -135,8 +135,9 @@ mod imp {
         /// sign-outs, account changes, clears. See [`crate::watch`].
         ///
         /// The first subscription in the process starts the watcher; each
-        /// call costs one reload under the cross-process lock (the baseline:
-        /// only changes after it are reported).
+        /// call costs one round of the cross-process lock, under which the
+        /// cache is reloaded if the store changed (the baseline: only changes
+        /// after it are reported).
         ///
         /// # Errors
         /// [`Error::Unavailable`](crate::Error::Unavailable) when file
@@ -185,8 +186,11 @@ mod imp {
             self.subscribe(&options, |reg| new_callback(reg.sender(), Box::new(f)))
         }
 
-        /// Registers with the watcher (if not yet), takes the baseline under
-        /// the lock, then adds the subscriber that `make` builds.
+        /// Registers with the watcher (if not yet), then, holding the
+        /// cross-process lock, takes the baseline and adds the subscriber that
+        /// `make` builds. Every `observe` runs under that lock, so no change
+        /// can be reported between the baseline and the new subscriber's
+        /// arrival (it would advance the baseline and reach only the others).
         fn subscribe<S, F>(
             self: &Arc<Self>,
             options: &WatchOptions,
@@ -208,17 +212,25 @@ mod imp {
                 let (sink, finish) = make(inner.registration.as_ref().expect("registered above"));
                 (inner.next_id, sink, finish)
             };
-            // The baseline; earlier subscribers hear about anything pending.
-            if let Err(e) = self.sync_for_watch() {
+            let mut sub = Some(Sub { id, own_writes: options.own_writes, sink });
+            let made = self.locked(|_| {
+                // The baseline (`current` reloads if the store changed and
+                // reports it): earlier subscribers hear about anything pending.
+                drop(self.current()?);
+                self.observers.finish(sub.take());
+                // Dropped (unsubscribing) if releasing the lock fails.
+                Ok(finish(target, id))
+            });
+            if sub.is_some() {
+                // The lock or the reload failed before the subscriber was added.
                 self.observers.finish(None);
-                return Err(e);
             }
-            self.observers.finish(Some(Sub { id, own_writes: options.own_writes, sink }));
-            Ok(finish(target, id))
+            made
         }
 
-        /// Reloads under the cross-process lock if the store changed since
-        /// subscribers were last told, and tells them the differences.
+        /// For the watcher thread: reloads under the cross-process lock if
+        /// the store changed since subscribers were last told, and tells
+        /// them the differences.
         fn sync_for_watch(&self) -> Result<()> {
             if self.observers.is_current(self.persistence.change_token()?) {
                 return Ok(()); // one `stat`, no lock: nothing new
