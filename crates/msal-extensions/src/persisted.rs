@@ -124,9 +124,12 @@ impl Loaded {
         Loaded { cache: TokenCache::new(), indented: None, repaired: false }
     }
 
-    fn into_state(self, st: &mut State, token: ChangeToken) {
-        *st =
-            State { cache: self.cache, seen: Some(token), indented: self.indented, repaired: self.repaired };
+    /// The state of a cache that writes by `convention`: the one place a
+    /// loaded cache gets it, so every reader sees the configured convention.
+    fn into_state(self, st: &mut State, token: ChangeToken, convention: WriteConvention) {
+        let mut cache = self.cache;
+        cache.set_write_convention(convention);
+        *st = State { cache, seen: Some(token), indented: self.indented, repaired: self.repaired };
     }
 }
 
@@ -255,7 +258,7 @@ impl<P: Persistence> PersistedTokenCache<P> {
         // Free the old entries first, so the new ones reuse their memory.
         *st = State::default();
         if let Some(loaded) = self.load_unlocked(token)? {
-            loaded.into_state(&mut st, token);
+            loaded.into_state(&mut st, token, self.convention);
             return Ok(f(&st.cache));
         }
         // Unreadable twice: re-read under the cross-process lock, which is
@@ -264,7 +267,7 @@ impl<P: Persistence> PersistedTokenCache<P> {
         let lock = self.acquire()?;
         let mut st = self.write_state();
         let token = self.persistence.change_token()?;
-        self.load_locked(token)?.into_state(&mut st, token);
+        self.load_locked(token)?.into_state(&mut st, token, self.convention);
         lock.release()?;
         Ok(f(&st.cache))
     }
@@ -534,7 +537,7 @@ impl<P: Persistence> PersistedTokenCache<P> {
         let token = self.persistence.change_token()?;
         if st.seen != Some(token) {
             *st = State::default();
-            self.load_locked(token)?.into_state(&mut st, token);
+            self.load_locked(token)?.into_state(&mut st, token, self.convention);
         }
         // Watch hook: what others wrote is reported as theirs (one atomic load without subscribers).
         self.observers.observe(&st.cache, token, watch::Origin::Peer);
@@ -582,7 +585,6 @@ impl<P: Persistence> Held<'_, P> {
     /// As [`PersistedTokenCache::modify`], without [`Error::LockTimeout`].
     pub fn modify<R>(&self, f: impl FnOnce(&mut TokenCache) -> Result<R>) -> Result<(R, SaveReport)> {
         let (mut st, before) = self.cache.current()?;
-        st.cache.set_write_convention(self.cache.convention);
         let stamp = STAMPS.fetch_add(1, Ordering::Relaxed);
         st.cache.set_revision(stamp);
         let r = match f(&mut st.cache) {
@@ -612,13 +614,15 @@ impl<P: Persistence> Held<'_, P> {
         };
         if let Some(loaded) = current {
             let same = serialize(&loaded.cache, false) == serialize(&cache, false);
-            loaded.into_state(&mut st, before);
+            loaded.into_state(&mut st, before, self.cache.convention);
             self.cache.observers.observe(&st.cache, before, watch::Origin::Peer);
             if same {
                 return Ok(SaveReport::default());
             }
         }
         st.cache = cache;
+        // The caller's cache becomes the state: it writes by this cache's convention too.
+        st.cache.set_write_convention(self.cache.convention);
         self.cache.write(&mut st, before, copy)
     }
 
@@ -651,7 +655,7 @@ impl<P: Persistence> Held<'_, P> {
         *st = State::default();
         p.delete()?;
         let after = p.change_token()?;
-        Loaded::empty().into_state(&mut st, after);
+        Loaded::empty().into_state(&mut st, after, self.cache.convention);
         self.cache.observers.observe(&st.cache, after, watch::Origin::Own);
         Ok(SaveReport { written: after != before, copy })
     }
@@ -711,6 +715,33 @@ mod tests {
         assert::<PersistedTokenCache<crate::FilePersistence>>();
         assert::<PersistedTokenCache<Box<dyn Persistence>>>();
         assert::<TokenCache>();
+    }
+
+    /// The configured convention is the state's from the moment it is
+    /// loaded: a snapshot or read right after a reload (no `modify` since)
+    /// reports it, not the [`WriteConvention::Mirror`] of a parsed cache.
+    #[test]
+    fn a_reload_carries_the_configured_convention() {
+        let dir = std::env::temp_dir().join(format!("msalx-unit-convention-{}", std::process::id()));
+        let store = crate::MemoryPersistence::at(dir.join("c.json"));
+        let peer = PersistedTokenCache::new(store.clone());
+        let ours = PersistedTokenCache::new(store).write_convention(WriteConvention::MsalNode);
+        let response = |scope: &str| {
+            TokenResponse::new("client", [scope], "https://login.microsoftonline.com/t", r#"{"access_token": "at"}"#)
+                .unwrap()
+        };
+        peer.add(&response("a")).unwrap();
+        assert_eq!(ours.snapshot().unwrap().write_convention(), WriteConvention::MsalNode, "snapshot reloads");
+        peer.add(&response("b")).unwrap();
+        assert_eq!(ours.read(|c| c.write_convention()).unwrap(), WriteConvention::MsalNode, "read reloads");
+        let held = ours.lock().unwrap();
+        peer.persistence().save("{}").unwrap();
+        assert_eq!(ours.holding(&held).unwrap().snapshot().unwrap().write_convention(), WriteConvention::MsalNode);
+        held.release().unwrap();
+        ours.replace(TokenCache::new()).unwrap();
+        assert_eq!(ours.snapshot().unwrap().write_convention(), WriteConvention::MsalNode, "after replace");
+        assert_eq!(peer.snapshot().unwrap().write_convention(), WriteConvention::Mirror, "the peer's own");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
