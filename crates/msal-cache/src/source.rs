@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use msal_extensions::lock;
 use msal_extensions::presets::{Preset, ResolvedPreset};
 use msal_extensions::{
     Error, KeptCopy, LockOptions, OnCorrupt, PersistedTokenCache, Persistence, SecretEncoding, StoreKind,
@@ -72,9 +73,20 @@ pub struct SourceArgs {
     /// How the Secret Service item stores the cache when written (reads accept both).
     #[arg(long, value_enum)]
     pub encoding: Option<Encoding>,
-    /// Seconds to wait for the cross-process lock.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
-    pub lock_timeout: f64,
+    /// Seconds to wait for the cross-process lock (`inf`: for ever).
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_timeout)]
+    pub lock_timeout: Duration,
+}
+
+/// A number of seconds, 0 or more; one too large to count (`inf`) waits for
+/// ever (the library takes `Duration::MAX` as no deadline).
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.trim().parse().map_err(|_| "expected a number of seconds".to_owned())?;
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) => Ok(d),
+        Err(_) if secs > 0.0 => Ok(Duration::MAX),
+        Err(_) => Err("expected a number of seconds, 0 or more".into()),
+    }
 }
 
 fn parse_preset(s: &str) -> Result<Preset, String> {
@@ -110,9 +122,6 @@ pub struct Source {
 impl SourceArgs {
     /// Resolves the options (and the preset) into a [`Source`].
     pub fn resolve(&self) -> BoxResult<Source> {
-        // Capped at a day: an "infinite" timeout must not overflow the deadline arithmetic.
-        let lock_timeout =
-            Duration::try_from_secs_f64(self.lock_timeout.clamp(0.0, 86_400.0)).unwrap_or_default();
         let preset = match (self.preset, &self.name) {
             (Some(p), Some(name)) => Some(p.resolve_named(name)?),
             (Some(p), None) => Some(p.resolve()?),
@@ -131,7 +140,7 @@ impl SourceArgs {
             None => own,
             Some(b) => self.with_names(of_kind(b, &encrypted)),
         };
-        Ok(Source { spec, encrypted, preset, lock_timeout, hint: self.hint() })
+        Ok(Source { spec, encrypted, preset, lock_timeout: self.lock_timeout, hint: self.hint() })
     }
 
     /// `spec` with the Secret Service names the options give, over its own.
@@ -259,12 +268,11 @@ impl Source {
 
     /// Files that are part of the store and that an export must never write:
     /// the cache (or signal) file, the lockfile, and the lock's companion
-    /// `<lockfile>.guard` (see the library's `lock` module docs).
+    /// guard ([`lock::guard_path`]).
     pub fn protected_paths(&self) -> Vec<PathBuf> {
         let lock = self.lock_path();
-        let mut guard = lock.clone().into_os_string();
-        guard.push(".guard");
-        vec![self.location().to_path_buf(), lock, PathBuf::from(guard)]
+        let guard = lock::guard_path(&lock);
+        vec![self.location().to_path_buf(), lock, guard]
     }
 
     /// The preset whose owner tool keeps this very cache as a plaintext file
@@ -347,4 +355,34 @@ pub fn read<R>(src: &Source, f: impl FnOnce(&msal_extensions::TokenCache) -> R) 
     // The process exits next: freeing thousands of entries one by one would only cost time.
     std::mem::forget(cache);
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        source: SourceArgs,
+    }
+
+    fn args(argv: &[&str]) -> Result<SourceArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("msal-cache").chain(argv.iter().copied())).map(|c| c.source)
+    }
+
+    #[test]
+    fn any_lock_timeout_of_0_or_more_is_taken_and_others_refused() {
+        let t = |v: &str| args(&["--cache", "c", "--lock-timeout", v]).map(|a| a.lock_timeout);
+        assert_eq!(args(&["--cache", "c"]).unwrap().lock_timeout, Duration::from_secs(10));
+        assert_eq!(t("0").unwrap(), Duration::ZERO);
+        assert_eq!(t("2.5").unwrap(), Duration::from_millis(2500));
+        assert_eq!(t("1e300").unwrap(), Duration::MAX, "more than a Duration holds waits for ever");
+        assert_eq!(t("inf").unwrap(), Duration::MAX);
+        assert_eq!(t("86401").unwrap(), Duration::from_secs(86_401), "no cap at a day");
+        for bad in ["-1", "NaN", "ten", ""] {
+            assert!(t(bad).is_err(), "{bad:?} was taken");
+        }
+    }
 }

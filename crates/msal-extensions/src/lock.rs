@@ -80,6 +80,20 @@ pub fn default_lock_path(location: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The lock's companion guard file for `lockfile`: `<lockfile>.guard` (see
+/// the [module docs](crate::lock)). It is part of the lock, like the
+/// lockfile: a tool must never write, replace or delete it.
+///
+/// # Examples
+/// ```
+/// use std::path::{Path, PathBuf};
+/// use msal_extensions::lock::guard_path;
+/// assert_eq!(guard_path(Path::new("/c.json.lockfile")), PathBuf::from("/c.json.lockfile.guard"));
+/// ```
+pub fn guard_path(lockfile: &Path) -> PathBuf {
+    companion::guard_path(lockfile)
+}
+
 /// How [`CrossPlatLock`] waits.
 ///
 /// # Examples
@@ -127,7 +141,8 @@ impl LockOptions {
     }
 
     /// How long [`acquire`](Self::acquire) waits before giving up with
-    /// [`Error::LockTimeout`]. `Duration::ZERO` tries once.
+    /// [`Error::LockTimeout`]. `Duration::ZERO` tries once; a timeout too
+    /// long for the clock to count (such as `Duration::MAX`) waits for ever.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -234,7 +249,7 @@ impl CrossPlatLock {
 
     fn acquire_inner(lockfile: &Path, opts: &LockOptions) -> Result<Self> {
         let started = Instant::now();
-        let deadline = started + opts.timeout;
+        let deadline = deadline_after(started, opts.timeout);
         let path = absolute(lockfile);
         let slot = ProcessSlot::enter(&path, deadline).ok_or_else(|| Error::LockTimeout {
             lockfile: path.clone(),
@@ -461,6 +476,20 @@ fn judge_pid(pid: u32, lockfile_modified: Option<SystemTime>) -> Verdict {
         ProcessState::Dead => Verdict::Stale,
         ProcessState::Alive { started: Some(s) } if started_after(s, lockfile_modified) => Verdict::Stale,
         _ => Verdict::Alive,
+    }
+}
+
+/// `start + timeout`, or, when that is past what an [`Instant`] can hold
+/// (`Duration::MAX` for "wait for ever"), the farthest instant it can hold
+/// within a factor of two: centuries away, in effect no deadline.
+fn deadline_after(start: Instant, timeout: Duration) -> Instant {
+    let mut wait = timeout;
+    loop {
+        // Ends: `start + 0` always fits.
+        match start.checked_add(wait) {
+            Some(deadline) => return deadline,
+            None => wait /= 2,
+        }
     }
 }
 
@@ -938,6 +967,30 @@ mod tests {
         let mut names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         names.sort();
         assert_eq!(names, ["a.lockfile.guard"], "only the guarded lock leaves its guard");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_timeout_past_the_clock_waits_without_a_deadline_instead_of_panicking() {
+        let now = Instant::now();
+        assert_eq!(deadline_after(now, Duration::from_secs(5)), now + Duration::from_secs(5));
+        let far = deadline_after(now, Duration::MAX);
+        assert!(far > now + Duration::from_secs(100 * 365 * 86_400), "{:?}", far - now);
+        let dir =
+            std::env::temp_dir().join(format!("msalx-maxwait-{}-{:?}", std::process::id(), Instant::now()));
+        let path = dir.join("c.lockfile");
+        let lock = LockOptions::new().timeout(Duration::MAX).acquire(&path).unwrap();
+        drop(lock);
+        // A held lock: the waiter waits (no panic), and gets it once released.
+        let held = CrossPlatLock::acquire(&path).unwrap();
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || LockOptions::new().timeout(Duration::MAX).acquire(&path).map(drop))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!waiter.is_finished(), "a waiter with no deadline keeps waiting");
+        drop(held);
+        waiter.join().unwrap().unwrap();
         fs::remove_dir_all(&dir).unwrap();
     }
 
