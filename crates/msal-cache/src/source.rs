@@ -189,6 +189,9 @@ impl SourceArgs {
         if let Some(l) = &self.label {
             opt("--label", l);
         }
+        if let Some(e) = self.encoding.and_then(|e| e.to_possible_value()) {
+            opt("--encoding", e.get_name());
+        }
         parts.join(" ")
     }
 }
@@ -236,8 +239,10 @@ impl Source {
     }
 
     /// The cache as a [`PersistedTokenCache`]: the one read-modify-write path.
-    /// Corrupt content is an error (only [`PersistedTokenCache::replace`],
-    /// i.e. `clear` and `doctor --fix`, repairs it); every write keeps a
+    /// Corrupt content is an error here; two commands repair it: `clear`
+    /// (through [`PersistedTokenCache::replace`]) and `doctor --fix` (a
+    /// modify under [`OnCorrupt::Quarantine`], which keeps the complete cache
+    /// at the content's start if there is one). Every write keeps a
     /// recoverable copy of what it replaces; a preset's cache is written the
     /// way its owner library reads it.
     pub fn cache(&self) -> BoxResult<PersistedTokenCache<Box<dyn Persistence>>> {
@@ -370,6 +375,14 @@ mod tests {
 
     fn args(argv: &[&str]) -> Result<SourceArgs, clap::Error> {
         Cli::try_parse_from(std::iter::once("msal-cache").chain(argv.iter().copied())).map(|c| c.source)
+    }
+
+    #[test]
+    fn a_suggested_command_names_the_encoding_of_a_base64_item() {
+        let a =
+            args(&["--cache", "/c s.bin", "--backend", "secret-service", "--encoding", "base64"]).unwrap();
+        assert_eq!(a.hint(), "--cache '/c s.bin' --backend secret-service --encoding base64");
+        assert_eq!(args(&["--cache", "/c.bin"]).unwrap().hint(), "--cache /c.bin");
     }
 
     #[test]
