@@ -726,6 +726,40 @@ fn redis_sigkill_mid_run_loses_nothing() {
     assert_all_stored(&target, &pre, &all);
 }
 
+/// A process that loses the race to create a document starts its write
+/// from the creation's conflict reply: one compare-and-set more, not a
+/// repeated creation and then one. Counted on a server of the test's own.
+#[test]
+#[ignore = "needs redis-server; scripts/test.sh runs it"]
+fn a_lost_creation_race_costs_one_more_compare_and_set() {
+    let Some(server) = OwnServer::start() else { return };
+    let url = server.url();
+    let pre = prefix("create");
+    let app = Partition::app("client-1", "tenant-1");
+    let scope = "api://x/.default";
+    let cache = || DistributedCacheBuilder::new(&url).key_prefix(&pre).key_ring(ring_a()).build().unwrap();
+    let evals = || -> u64 {
+        let mut c = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
+        let info: String = redis::cmd("INFO").arg("commandstats").query(&mut c).unwrap();
+        let line = info.lines().find(|l| l.starts_with("cmdstat_eval:")).unwrap_or("calls=0,");
+        line.split("calls=").nth(1).unwrap().split(',').next().unwrap().parse().unwrap()
+    };
+    let first = cache();
+    first.add(&app, &response(&app, scope, "tok-1", 3600)).unwrap();
+    let second = cache();
+    let before = evals();
+    assert_eq!(second.add(&app, &response(&app, scope, "tok-2", 3600)).unwrap(), WriteOutcome::Stored);
+    // Both documents (the resource's, the base) tried as creations in one
+    // pipeline; both exist. The base already holds the same entries: no
+    // write. The resource's: one compare-and-set on the version the
+    // conflict answered with.
+    assert_eq!(evals() - before, 3);
+    let m = second.metrics();
+    assert_eq!((m.conflicts, m.writes_stored, m.writes_unchanged), (2, 1, 1), "{m:?}");
+    let got = cache().access_token(&app, &query(&app, scope)).unwrap().unwrap();
+    assert_eq!(got.secret.as_ref().unwrap().expose(), "tok-2");
+}
+
 // --------------------------------------------- a 100,000-token partition
 
 /// An application with 100,000 tokens (10,000 resources x 10 scopes),

@@ -420,7 +420,10 @@ impl<B: Backend> Engine<B> {
 
     /// Creates documents that do not exist yet, in one pipeline. Returns the
     /// outcome, and the documents that exist after all (or could not be
-    /// sent) for the usual path.
+    /// sent) for the usual path. A document another writer created first
+    /// comes back in the conflict reply; it goes to L1, so the usual path
+    /// merges into it and stores with one compare-and-set instead of first
+    /// repeating the failed creation.
     pub(crate) async fn create_many(
         &self,
         keys: &Keys,
@@ -471,7 +474,18 @@ impl<B: Backend> Engine<B> {
                     self.put_l1(&key, Some(version.into()), cache, len);
                     Counters::bump(&self.counters.writes_stored);
                 }
-                Cas::Absent | Cas::Conflict { .. } => left.push(doc.clone()),
+                Cas::Conflict { version, data } => {
+                    Counters::bump(&self.counters.conflicts);
+                    let key = &p.0;
+                    // A value that does not open: the usual path meets it
+                    // again and reports the error to the caller.
+                    if let Ok((cache, len)) = self.open(key, &version, data) {
+                        self.put_l1(key, Some(version.into()), cache, len);
+                    }
+                    left.push(doc.clone());
+                }
+                // Not answered to an expected-empty creation; tried again as usual.
+                Cas::Absent => left.push(doc.clone()),
             }
         }
         Ok((WriteOutcome::Stored, left))
