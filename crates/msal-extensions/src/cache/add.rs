@@ -679,7 +679,8 @@ mod tests {
             let body = format!(
                 r#"{{"access_token":"at-{secret}","expires_in":3600,"refresh_token":"rt-{secret}","client_info":"{ci}"}}"#
             );
-            let r = TokenResponse::new("c", ["User.Read"], "https://login.microsoftonline.com/t", &body).unwrap();
+            let r =
+                TokenResponse::new("c", ["User.Read"], "https://login.microsoftonline.com/t", &body).unwrap();
             let mut c = TokenCache::new();
             c.add_at(&r, now).unwrap();
             c
