@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::time::UNIX_EPOCH;
 
 use msal_extensions::{
-    DpapiPersistence, Error, FilePersistence, KeychainPersistence, Persistence, SecretCollection,
+    CopyReason, DpapiPersistence, Error, FilePersistence, KeychainPersistence, Persistence, SecretCollection,
     SecretServicePersistence,
 };
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
+use pyo3::types::PyBytes;
 
 use crate::errors::{NotFoundStyle, to_py};
 
@@ -142,6 +143,28 @@ impl NativePersistence {
             Err(e) if e.is_not_found() => Ok(None),
             other => other.map(Some),
         })
+    }
+
+    /// The stored bytes as they are (decrypted for DPAPI and the secret
+    /// stores), or `None` before the first save: what `PersistedTokenCache`
+    /// recovers a leading cache from when the content is not UTF-8 text.
+    fn load_bytes_optional<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let bytes = self.run(py, |p| match p.load_bytes() {
+            Err(e) if e.is_not_found() => Ok(None),
+            other => other.map(Some),
+        })?;
+        Ok(bytes.map(|b| PyBytes::new(py, &b)))
+    }
+
+    /// Keeps a recoverable copy of the content stored now as corrupt (the
+    /// core's `keep_copy(CopyReason::Corrupt)`): in the store's own form (a
+    /// `<file>.corrupt-<hash>` file beside a plaintext or DPAPI file, the
+    /// blob never decrypted; a sibling item in the Keychain or Secret
+    /// Service), once per distinct content. Where the copy is, or `None`
+    /// when nothing is stored.
+    fn keep_copy(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        let kept = self.run(py, |p| p.keep_copy(CopyReason::Corrupt))?;
+        Ok(kept.map(|k| k.place.to_string()))
     }
 
     /// The fingerprint of what is stored now (one `stat`).

@@ -3,6 +3,7 @@
 Run by tests/python_package.rs in the venv scripts/py-package.sh builds.
 """
 import errno
+import hashlib
 import json
 import os
 import stat
@@ -254,6 +255,95 @@ def test_unreadable_cache_is_quarantined_and_the_cache_goes_on(tmp_path, caplog)
     assert scopes_in(path) == ["s1"]
 
 
+def corrupt_copies(folder):
+    return sorted(n for n in os.listdir(str(folder)) if ".corrupt-" in n)
+
+
+def content_tag(content):
+    """How the core names a copy: the first 16 hex digits of the content's SHA-256."""
+    return hashlib.sha256(content).hexdigest()[:16]
+
+
+SEARCH_ONCE = """
+import sys
+import msal
+from msal_extensions import FilePersistence, PersistedTokenCache
+cache = PersistedTokenCache(FilePersistence(sys.argv[1]))
+print(len(list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN))))
+"""
+
+
+def test_processes_meeting_one_corrupt_file_leave_one_copy(tmp_path):
+    """The copy is named by the content's hash: two processes (and a third
+    instance here) reading the same corrupt file keep it once, not once each."""
+    path = str(tmp_path / "cache.json")
+    bad = b'{"AccessToken": {"k": '
+    with open(path, "wb") as f:
+        f.write(bad)
+    env = dict(os.environ, MSAL_EXTENSIONS_RS="on")
+    children = [subprocess.Popen([sys.executable, "-c", SEARCH_ONCE, path], stdout=subprocess.PIPE,
+                                 text=True, env=env, stdin=subprocess.DEVNULL) for _ in range(2)]
+    outs = [c.communicate(timeout=60)[0].strip() for c in children]
+    assert [c.returncode for c in children] == [0, 0] and outs == ["0", "0"]
+    assert list(PersistedTokenCache(FilePersistence(path)).search(AT)) == []
+    copies = corrupt_copies(tmp_path)
+    assert copies == ["cache.json.corrupt-" + content_tag(bad)], copies
+    assert open(str(tmp_path / copies[0]), "rb").read() == bad
+    assert stat.S_IMODE(os.stat(str(tmp_path / copies[0])).st_mode) == 0o600
+    with open(path, "rb") as f:
+        assert f.read() == bad, "reading repairs nothing: the next write does"
+
+
+def test_a_complete_cache_followed_by_junk_keeps_the_cache_and_writes_it_back(tmp_path, caplog):
+    """As the core recovers what msal-node can leave: the leading cache is
+    kept, the whole original is copied aside, and the next write round saves
+    the repaired cache even though it changes nothing."""
+    path = str(tmp_path / "cache.json")
+    PersistedTokenCache(FilePersistence(path)).add(token_event("s1"))
+    with open(path, "rb") as f:
+        good = f.read()
+    with open(path, "ab") as f:
+        f.write(b'ken": {}}')  # the tail of a longer save
+    cache = PersistedTokenCache(FilePersistence(path))
+    assert [e["target"] for e in cache.search(AT)] == ["s1"]
+    assert "followed by 9 bytes of other data" in caplog.text
+    assert corrupt_copies(tmp_path) == ["cache.json.corrupt-" + content_tag(good + b'ken": {}}')]
+    cache.modify(msal.TokenCache.CredentialType.ID_TOKEN, {"home_account_id": "nobody"})  # changes nothing
+    assert scopes_in(path) == ["s1"], "the repaired cache was saved without the junk"
+    inode = os.stat(path).st_ino
+    cache.modify(msal.TokenCache.CredentialType.ID_TOKEN, {"home_account_id": "nobody"})
+    assert os.stat(path).st_ino == inode, "repaired once: no more saves without a change"
+
+
+def test_a_python_persistence_keeps_one_plaintext_copy_per_content(tmp_path):
+    location = str(tmp_path / "memory")
+
+    class Memory(BasePersistence):
+        def __init__(self, data, encrypted=False):
+            self.data, self.is_encrypted = data, encrypted
+
+        def save(self, content):
+            self.data = content
+
+        def load(self):
+            return self.data
+
+        def time_last_modified(self):
+            return len(self.data)
+
+        def get_location(self):
+            return location
+
+    for _ in range(3):
+        assert list(PersistedTokenCache(Memory("not json")).search(AT)) == []
+    assert corrupt_copies(tmp_path) == ["memory.corrupt-" + content_tag(b"not json")]
+    assert list(PersistedTokenCache(Memory("not json either")).search(AT)) == []
+    assert len(corrupt_copies(tmp_path)) == 2
+    secret = Memory("an encrypted store's bytes", encrypted=True)
+    assert list(PersistedTokenCache(secret).search(AT)) == []
+    assert len(corrupt_copies(tmp_path)) == 2, "never a plaintext copy of an encrypted store"
+
+
 def test_a_subclass_overriding_save_is_honoured(tmp_path):
     calls = []
 
@@ -350,6 +440,26 @@ def test_libsecret_needs_no_pygobject(secret_service, tmp_path):
     assert isinstance(build_encrypted_persistence(str(tmp_path / "other")), LibsecretPersistence)
     from msal_extensions.libsecret import trial_run
     trial_run()
+
+
+def test_a_corrupt_secret_service_item_is_kept_inside_the_keyring(secret_service, tmp_path, caplog):
+    """The core's copy for an encrypted store: a sibling item in the same
+    collection, never a plaintext file; the next save does not lose it."""
+    schema = "msalx-corrupt-%d" % os.getpid()
+    bad = '{"AccessToken": {"k": '
+    p = LibsecretPersistence(str(tmp_path / "signal"), schema, {"MsalClientID": "test"})
+    p.save(bad)
+    cache = PersistedTokenCache(p)
+    assert list(cache.search(AT)) == []
+    assert "kept a copy at Secret Service item" in caplog.text and bad not in caplog.text
+    copy = LibsecretPersistence(
+        str(tmp_path / "copy-signal"), "io.github.msal-extensions-rs.Copy",
+        {"msal-extensions-copy-of": schema, "msal-extensions-copy": "corrupt-" + content_tag(bad.encode())})
+    assert copy.load() == bad
+    cache.add(token_event("s1"))
+    assert [e["target"] for e in json.loads(p.load())["AccessToken"].values()] == ["s1"]
+    assert copy.load() == bad, "the copy outlives the save that replaced the content"
+    assert corrupt_copies(tmp_path) == [], "no plaintext copy"
 
 
 def test_libsecret_without_a_secret_service_fails_like_the_reference(tmp_path):

@@ -234,7 +234,7 @@ class _ForkedSecretService(object):
     def _refuse(self, *args):
         raise PersistenceError(message=_FORKED_MESSAGE, location=self.location)
 
-    save = load = load_optional = verify = _refuse
+    save = load = load_optional = load_bytes_optional = keep_copy = verify = _refuse
 
 
 def _after_fork_in_child():

@@ -1,5 +1,6 @@
 """Generic functions and types for working with a TokenCache that is not platform specific."""
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ _CORRUPT_RETRY_DELAY = 0.02
 _SECTIONS = ("AccessToken", "RefreshToken", "IdToken", "Account", "AppMetadata")
 _UNSEEN = object()  # "nothing loaded yet": equal to no change token
 _MISSING = object()
+_DECODER = json.JSONDecoder()
 
 
 class _ForeignStore(object):
@@ -47,6 +49,19 @@ class _ForeignStore(object):
     def save(self, content):
         self._persistence.save(content)
 
+    def load_bytes(self):
+        """The content as UTF-8 (a Python persistence deals in text)."""
+        content = self.load()
+        return None if content is None else content.encode("utf-8")
+
+    def keep_copy(self, content):
+        """A copy of ``content`` (bytes) beside the location, as the core keeps
+        one for a persistence of yours: a file if it is not encrypted, else
+        none (never a plaintext copy of what an encrypted store held)."""
+        if content is None or getattr(self._persistence, "is_encrypted", False):
+            return None
+        return _copy_beside(self._persistence.get_location(), content)
+
 
 class _NativeStore(object):
     """One of this package's persistences, called natively: the Rust change
@@ -68,6 +83,14 @@ class _NativeStore(object):
     def save(self, content):
         self._persistence._native.save(content)  # pylint: disable=protected-access
 
+    def load_bytes(self):
+        return self._persistence._native.load_bytes_optional()  # pylint: disable=protected-access
+
+    def keep_copy(self, content):  # pylint: disable=unused-argument
+        """The core's copy of what is stored (``content`` is what was read of
+        it): in the store's own form, once per distinct content."""
+        return self._persistence._native.keep_copy()  # pylint: disable=protected-access
+
 
 _NATIVE_METHODS = ("save", "load", "time_last_modified")
 
@@ -88,27 +111,64 @@ def _parse(text):
     when it is not an MSAL cache. Messages never quote the content."""
     if not text:  # absent or empty: an empty cache, as in MSAL's deserialize()
         return {}
-    state = json.loads(text)
+    return _checked(json.loads(text))
+
+
+def _checked(state):
     if not isinstance(state, dict) or not all(isinstance(state.get(s, {}), dict) for s in _SECTIONS):
         raise ValueError("not an MSAL token cache (its top level and sections must be JSON objects)")
     return state
 
 
-def _quarantine(location, content):
-    """Writes ``content`` to a new ``<location>.corrupt-<unix seconds>[-n]`` (``0600``)."""
-    stamp = "%s.corrupt-%d" % (location, int(time.time()))
-    for n in range(100):
-        path = stamp if n == 0 else "%s-%d" % (stamp, n)
+def _leading_document(content):
+    """``(cache, end)`` when ``content`` (bytes) is a complete cache followed by
+    other data, as msal-node can leave a file (``end``: where the cache ends,
+    in bytes), else ``(None, 0)``. The core's recovery: junk that is not even
+    UTF-8 counts as other data."""
+    if not content:
+        return None, 0
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = content[:exc.start].decode("utf-8")
+    start = len(text) - len(text.lstrip(" \t\r\n"))
+    try:
+        state, end = _DECODER.raw_decode(text, start)
+        return _checked(state), len(text[:end].encode("utf-8"))
+    except ValueError:
+        return None, 0
+
+
+def _copy_beside(location, content):
+    """Keeps ``content`` (bytes) in ``<location>.corrupt-<hash>`` (``0600``),
+    named as the core names its copies (the first 16 hex digits of the
+    SHA-256 of the content), so the same content is kept once; a name that
+    holds other bytes (a copy cut short) gets a suffix."""
+    base = "%s.corrupt-%s" % (location, hashlib.sha256(content).hexdigest()[:16])
+    for n in range(16):
+        path = base if n == 0 else "%s-%d" % (base, n)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
+            if _holds(path, content):
+                return path
             continue
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "wb") as f:
             f.write(content)
             f.flush()
             os.fsync(f.fileno())
         return path
-    raise FileExistsError("no free name for a quarantine copy beside %s" % location)
+    raise FileExistsError("no free name for a recoverable copy beside %s" % location)
+
+
+def _holds(path, content):
+    """Whether the regular file at ``path`` holds exactly ``content``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        return f.read(len(content) + 1) == content
 
 
 class PersistedTokenCache(msal.SerializableTokenCache):
@@ -150,9 +210,12 @@ class PersistedTokenCache(msal.SerializableTokenCache):
       round (the reference takes 3 to 5, and others can write in between).
     - Saves are atomic and compact JSON (``serialize()`` still returns MSAL's
       indented form). Content that does not parse is read again, then under
-      the lock; if it is still bad, a copy is kept beside a plaintext cache
-      (``<file>.corrupt-<seconds>``), a warning logged, and the cache goes on
-      empty instead of failing every call.
+      the lock; if it is still bad, the store keeps a recoverable copy in its
+      own form (``<file>.corrupt-<hash>`` beside a plaintext or DPAPI file, a
+      sibling item in the Keychain or Secret Service; once per distinct
+      content), a warning is logged, and the cache goes on empty (or, for a
+      complete cache followed by junk, with that cache) instead of failing
+      every call; the next write round saves it even if it changes nothing.
     """
 
     def __init__(self, persistence, lock_location=None):
@@ -169,6 +232,7 @@ class PersistedTokenCache(msal.SerializableTokenCache):
         self._seen = _UNSEEN  # the change token of what is in memory
         self._depth = 0  # nesting of write rounds on the thread holding self._lock
         self._changed = False
+        self._repaired = False  # memory was made of corrupt content: the next write round saves
 
     # ---------------------------------------------------------------- reading
     def _adopt(self, state, token):
@@ -176,6 +240,7 @@ class PersistedTokenCache(msal.SerializableTokenCache):
         self._seen = token
         self._last_sync = time.time()
         self.has_state_changed = False
+        self._repaired = False
 
     def _reload_if_necessary(self, locked=False):
         """Reloads when the stored content is not the one in memory."""
@@ -198,7 +263,7 @@ class PersistedTokenCache(msal.SerializableTokenCache):
                 except ValueError as exc:
                     error = exc
             if locked:
-                self._adopt_corrupt(content, token, error)
+                self._adopt_corrupt(token, error)
                 return
             # Unreadable twice: perhaps a peer writing in place. Under the lock
             # nobody writes, so what is read then is what is really there.
@@ -208,19 +273,32 @@ class PersistedTokenCache(msal.SerializableTokenCache):
             finally:
                 self._xlock.release()
 
-    def _adopt_corrupt(self, content, token, error):
+    def _adopt_corrupt(self, token, error):
+        """Content still unreadable under the lock, as the core's
+        ``PersistedTokenCache`` treats it: keep a recoverable copy, go on with
+        the leading cache (a complete cache followed by junk) or an empty one,
+        and save it at the next write round even if nothing else changes."""
         location = self._persistence.get_location()
-        if self.is_encrypted:
-            # Never a plaintext copy of what an encrypted store held.
+        try:
+            content = self._store.load_bytes()
+        except ValueError:  # a Python persistence that cannot read it as text
+            content = None
+        copy = self._store.keep_copy(content)
+        kept = ("kept a copy at %s" % copy) if copy else (
+            "kept no copy (this store offers no place for one as protected as itself)")
+        state, end = _leading_document(content)
+        if state is not None:
             logger.warning(
-                "%s: the stored token cache is unreadable (%s); continuing with an empty "
-                "cache, which the next save stores", location, error)
+                "%s: a complete token cache followed by %d bytes of other data; %s, and continuing "
+                "with the leading cache (the next write round saves it without the rest)",
+                location, len(content) - end, kept)
         else:
-            copy = _quarantine(location, content)
             logger.warning(
-                "%s: the token cache is unreadable (%s); kept a copy at %s and continuing "
-                "with an empty cache", location, error, copy)
-        self._adopt({}, token)
+                "%s: the token cache is unreadable (%s); %s, and continuing with an empty cache "
+                "(the next write round replaces it)", location, error, kept)
+            state = {}
+        self._adopt(state, token)
+        self._repaired = True
 
     def search(self, credential_type, *args, **kwargs):  # pylint: disable=arguments-differ
         self._reload_if_necessary()
@@ -246,7 +324,7 @@ class PersistedTokenCache(msal.SerializableTokenCache):
                 self._reload_if_necessary(locked=True)
                 self._changed = False
                 yield
-                if self._changed:
+                if self._changed or self._repaired:
                     self._save()
                 done = True
             finally:
@@ -260,6 +338,7 @@ class PersistedTokenCache(msal.SerializableTokenCache):
         self._seen = self._store.token()
         self._last_sync = time.time()
         self.has_state_changed = False
+        self._repaired = False
 
     def modify(self, credential_type, old_entry, new_key_value_pairs=None):
         with self._write_round():
