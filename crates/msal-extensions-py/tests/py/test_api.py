@@ -315,6 +315,33 @@ def test_a_complete_cache_followed_by_junk_keeps_the_cache_and_writes_it_back(tm
     assert os.stat(path).st_ino == inode, "repaired once: no more saves without a change"
 
 
+def test_a_cache_that_is_not_utf8_is_kept_and_the_cache_goes_on(tmp_path):
+    """The core reads non-UTF-8 content as corrupt (ValueError): it is
+    quarantined like any other, not raised from every search and add."""
+    path = str(tmp_path / "cache.json")
+    with open(path, "wb") as f:
+        f.write(b"\xff")
+    cache = PersistedTokenCache(FilePersistence(path))
+    assert list(cache.search(AT)) == []
+    assert list(cache.search(AT)) == [], "and again, from memory"
+    assert corrupt_copies(tmp_path) == ["cache.json.corrupt-" + content_tag(b"\xff")]
+    assert open(str(tmp_path / corrupt_copies(tmp_path)[0]), "rb").read() == b"\xff"
+    cache.add(token_event("s1"))
+    assert scopes_in(path) == ["s1"]
+
+
+def test_a_complete_cache_followed_by_bytes_that_are_not_utf8_is_recovered(tmp_path):
+    path = str(tmp_path / "cache.json")
+    PersistedTokenCache(FilePersistence(path)).add(token_event("s1"))
+    with open(path, "ab") as f:
+        f.write(b"\xff\xfe")
+    cache = PersistedTokenCache(FilePersistence(path))
+    assert [e["target"] for e in cache.search(AT)] == ["s1"]
+    assert len(corrupt_copies(tmp_path)) == 1
+    cache.add(token_event("s2"))
+    assert scopes_in(path) == ["s1", "s2"]
+
+
 def test_a_python_persistence_keeps_one_plaintext_copy_per_content(tmp_path):
     location = str(tmp_path / "memory")
 

@@ -256,11 +256,11 @@ class PersistedTokenCache(msal.SerializableTokenCache):
                 if attempt:
                     time.sleep(_CORRUPT_RETRY_DELAY)
                     token = self._store.token()
-                content = self._store.load()  # the token is taken first: never newer than the content
                 try:
-                    self._adopt(_parse(content), token)
+                    # The token is taken first: never newer than the content.
+                    self._adopt(_parse(self._store.load()), token)
                     return
-                except ValueError as exc:
+                except ValueError as exc:  # not UTF-8 (the core's Corrupt), not JSON, not a cache
                     error = exc
             if locked:
                 self._adopt_corrupt(token, error)
