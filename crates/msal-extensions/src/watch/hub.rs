@@ -326,16 +326,26 @@ fn mark_all(reg: &Registry, due: &mut HashMap<PathBuf, Instant>) {
 }
 
 /// Events worth waking the dispatcher for: not reads (every program that
-/// reads the cache opens it), not the lockfile coming and going.
+/// reads the cache opens it), not the lock's files coming and going (the
+/// lockfile, and its guard, which every acquire opens and closes, including
+/// the watcher's own reloads).
 fn is_relevant(event: &notify::Result<notify::Event>) -> bool {
     let Ok(e) = event else { return true };
     if e.need_rescan() {
         return true;
     }
     let read_only = matches!(e.kind, EventKind::Access(k) if k != AccessKind::Close(AccessMode::Write));
-    let lockfile_only =
-        !e.paths.is_empty() && e.paths.iter().all(|p| p.extension().is_some_and(|x| x == "lockfile"));
-    !read_only && !lockfile_only
+    let lock_only = !e.paths.is_empty() && e.paths.iter().all(|p| is_lock_file(p));
+    !read_only && !lock_only
+}
+
+/// `<cache>.lockfile` or its guard `<cache>.lockfile.guard`, as the lock
+/// module names them ([`default_lock_path`](crate::lock::default_lock_path),
+/// [`guard_path`](crate::lock::guard_path)).
+fn is_lock_file(path: &Path) -> bool {
+    let is_lockfile = |p: &Path| crate::lock::default_lock_path(&p.with_extension("")) == p;
+    let guarded = path.with_extension("");
+    is_lockfile(path) || (is_lockfile(&guarded) && crate::lock::guard_path(&guarded) == path)
 }
 
 /// `path` if it is a folder, else its nearest parent that is.
@@ -417,5 +427,40 @@ fn watch_error(path: &Path, e: notify::Error) -> Error {
         ),
         notify::ErrorKind::Io(io) => Error::io("watch the folder", path, io),
         _ => Error::io("watch the folder", path, std::io::Error::other(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, ModifyKind, RemoveKind};
+
+    fn event(kind: EventKind, paths: &[&str]) -> notify::Result<notify::Event> {
+        let mut e = notify::Event::new(kind);
+        e.paths = paths.iter().map(PathBuf::from).collect();
+        Ok(e)
+    }
+
+    #[test]
+    fn the_lock_files_coming_and_going_wake_nobody() {
+        let lockfile = crate::lock::default_lock_path(Path::new("/d/c.json"));
+        let guard = crate::lock::guard_path(&lockfile);
+        let (lockfile, guard) = (lockfile.to_str().unwrap(), guard.to_str().unwrap());
+        let opened = EventKind::Access(AccessKind::Open(AccessMode::Any));
+        let closed = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        for kind in [EventKind::Create(CreateKind::File), closed, EventKind::Remove(RemoveKind::File)] {
+            assert!(!is_relevant(&event(kind, &[lockfile])), "{kind:?} {lockfile}");
+            assert!(!is_relevant(&event(kind, &[guard])), "{kind:?} {guard}");
+            assert!(!is_relevant(&event(kind, &[lockfile, guard])), "{kind:?} both");
+            assert!(is_relevant(&event(kind, &[lockfile, "/d/c.json"])), "{kind:?} with the cache");
+        }
+        assert!(!is_relevant(&event(opened, &["/d/c.json"])), "a read");
+        assert!(is_relevant(&event(closed, &["/d/c.json"])), "a write");
+        let renamed = EventKind::Modify(ModifyKind::Name(notify::event::RenameMode::To));
+        assert!(is_relevant(&event(renamed, &["/d/c.json"])), "a save's rename");
+        // Only the lock's own names: look-alikes are the cache's business.
+        for other in ["/d/c.json.guard", "/d/c.guard", "/d/lockfile", "/d/c.json.lockfile.guard.tmp"] {
+            assert!(is_relevant(&event(closed, &[other])), "{other}");
+        }
     }
 }
