@@ -727,16 +727,28 @@ mod tests {
         let peer = PersistedTokenCache::new(store.clone());
         let ours = PersistedTokenCache::new(store).write_convention(WriteConvention::MsalNode);
         let response = |scope: &str| {
-            TokenResponse::new("client", [scope], "https://login.microsoftonline.com/t", r#"{"access_token": "at"}"#)
-                .unwrap()
+            TokenResponse::new(
+                "client",
+                [scope],
+                "https://login.microsoftonline.com/t",
+                r#"{"access_token": "at"}"#,
+            )
+            .unwrap()
         };
         peer.add(&response("a")).unwrap();
-        assert_eq!(ours.snapshot().unwrap().write_convention(), WriteConvention::MsalNode, "snapshot reloads");
+        assert_eq!(
+            ours.snapshot().unwrap().write_convention(),
+            WriteConvention::MsalNode,
+            "snapshot reloads"
+        );
         peer.add(&response("b")).unwrap();
         assert_eq!(ours.read(|c| c.write_convention()).unwrap(), WriteConvention::MsalNode, "read reloads");
         let held = ours.lock().unwrap();
         peer.persistence().save("{}").unwrap();
-        assert_eq!(ours.holding(&held).unwrap().snapshot().unwrap().write_convention(), WriteConvention::MsalNode);
+        assert_eq!(
+            ours.holding(&held).unwrap().snapshot().unwrap().write_convention(),
+            WriteConvention::MsalNode
+        );
         held.release().unwrap();
         ours.replace(TokenCache::new()).unwrap();
         assert_eq!(ours.snapshot().unwrap().write_convention(), WriteConvention::MsalNode, "after replace");
