@@ -2,15 +2,12 @@
 import importlib.util
 import os
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 import msal_extensions_rs as switch
 
 
 def _reference_version():
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # Python < 3.8
-        return None
     try:
         return version("msal-extensions")
     except PackageNotFoundError:

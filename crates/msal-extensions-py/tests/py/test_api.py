@@ -76,6 +76,7 @@ def test_file_persistence_round_trip_is_atomic_and_private(tmp_path):
     assert e.value.errno == errno.ENOENT and "save() first" in e.value.strerror
     with pytest.raises(PersistenceNotFound):
         p.time_last_modified()
+    assert p.is_encrypted is False, "the Rust backend's answer"
     p.save("one")
     first = os.stat(p.get_location())
     p.save("two")
@@ -150,6 +151,9 @@ def test_lock_waits_for_another_process_then_times_out_with_lock_error(tmp_path)
 
 def test_the_default_lock_timeout_comes_from_the_environment(tmp_path, monkeypatch):
     path = str(tmp_path / "c.lockfile")
+    from msal_extensions import _core, filelock
+    monkeypatch.delenv("MSAL_EXTENSIONS_RS_LOCK_TIMEOUT", raising=False)
+    assert filelock._default_timeout() == _core.DEFAULT_LOCK_TIMEOUT == 10
     holder = hold_lock(path, 3)
     try:
         monkeypatch.setenv("MSAL_EXTENSIONS_RS_LOCK_TIMEOUT", "0.3")
@@ -506,7 +510,7 @@ def child_of_fork(p, q):
         p.load()
         q.put("loaded")
     except PersistenceError as e:
-        q.put(("PersistenceError", "spawn" in str(e), p.time_last_modified() > 0))
+        q.put(("PersistenceError", "spawn" in str(e), p.time_last_modified() > 0 and p.is_encrypted))
     try:
         LibsecretPersistence(p.get_location() + "-new")
         q.put("built")

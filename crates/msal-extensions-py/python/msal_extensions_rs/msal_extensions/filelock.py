@@ -21,7 +21,7 @@ TIMEOUT_ENV = "MSAL_EXTENSIONS_RS_LOCK_TIMEOUT"
 def _default_timeout():
     value = os.environ.get(TIMEOUT_ENV, "").strip()
     if not value:
-        return None  # the core's default: 10 s
+        return _core.DEFAULT_LOCK_TIMEOUT  # this package's 10 s (the core's LockOptions default is 30 s)
     try:
         return float(value)
     except ValueError:

@@ -132,6 +132,11 @@ class _NativeBacked(BasePersistence):
 
     _native = None  # set by each constructor
 
+    @property
+    def is_encrypted(self):
+        """Whether the content is encrypted at rest: the Rust backend's answer."""
+        return self._native.is_encrypted
+
     def save(self, content):
         # type: (str) -> None
         """Save the content into this persistence"""
@@ -167,7 +172,6 @@ class FilePersistence(_NativeBacked):
 class FilePersistenceWithDataProtection(FilePersistence):
     """A generic persistence with data stored in a file,
     protected by Win32 encryption APIs on Windows"""
-    is_encrypted = True
 
     def __init__(self, location, entropy=''):  # pylint: disable=super-init-not-called
         """Initialization could fail due to unsatisfied dependency"""
@@ -185,7 +189,6 @@ class FilePersistenceWithDataProtection(FilePersistence):
 class KeychainPersistence(_NativeBacked):
     """A generic persistence with data stored in,
     and protected by native Keychain libraries on OSX"""
-    is_encrypted = True
 
     def __init__(self, signal_location, service_name=None, account_name=None):
         """Initialization could fail due to unsatisfied dependency.
@@ -224,6 +227,7 @@ class _ForkedSecretService(object):
     def __init__(self, native):
         self._native = native
         self.location = native.location
+        self.is_encrypted = native.is_encrypted
 
     def change_token(self):
         return self._native.change_token()
@@ -261,7 +265,6 @@ def _connect_secret_service(*args):
 class LibsecretPersistence(_NativeBacked):
     """A generic persistence with data stored in,
     and protected by native libsecret libraries on Linux"""
-    is_encrypted = True
 
     def __init__(self, signal_location, schema_name=None, attributes=None, **kwargs):
         """Initialization could fail due to unsatisfied dependency.
