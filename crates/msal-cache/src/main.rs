@@ -84,7 +84,7 @@ enum Command {
     Migrate(migrate::MigrateArgs),
     /// Print the cache as JSON, secrets redacted unless --include-secrets.
     Export(transfer::ExportArgs),
-    /// Merge a cache exported with --include-secrets (or any MSAL cache file) into this one, under the lock; a copy of the content before is kept.
+    /// Merge a cache exported with --include-secrets (or any MSAL cache file) into this one, under the lock: where both hold an entry, the newer one wins (as migrate --merge); a copy of the content before is kept.
     Import(transfer::ImportArgs),
     /// Several processes add tokens to one shared cache at once; then every token is listed and checked.
     Demo(demo::DemoArgs),

@@ -33,25 +33,25 @@ fn import_of_a_null_section_or_entry_keeps_what_the_cache_holds() {
     )
     .unwrap();
     let out = ok(&["import", "--cache", s(&cache), s(&file)]);
-    assert!(out.contains(r#"skipped section "AccessToken" (null)"#), "{out}");
     assert!(out.contains("imported 1 entries (1 new, 0 replaced)"), "{out}");
     assert_eq!(token_count(&cache), 5, "the cache's access tokens survive a null section");
     assert_eq!(json(&["accounts", "--cache", s(&cache), "--json"]).as_array().unwrap().len(), 2);
 
-    std::fs::write(&file, json!({"AccessToken": {APP_AT: null}}).to_string()).unwrap();
-    let out = ok(&["import", "--cache", s(&cache), s(&file)]);
-    assert!(out.contains("skipped entry") && out.contains("imported 0 entries"), "{out}");
-    assert_eq!(token_count(&cache), 5, "a null entry does not replace the cache's entry");
-
+    // A null entry is no MSAL cache entry (the library refuses such a file, as
+    // it would refuse such a cache): the whole import is refused.
     let before = std::fs::read(&cache).unwrap();
     for (bad, says) in [
-        (r#"{"AccessToken": 5}"#, r#"section "AccessToken" is a number, not an object"#),
-        (r#"{"AccessToken": []}"#, r#"section "AccessToken" is an array"#),
-        (r#"{"AccessToken": {"k": "x"}}"#, r#"entry "k" of section "AccessToken" is a string"#),
-        ("[1]", "the top level is an array"),
-        ("{\"AccessToken\": {", "not JSON"),
+        (json!({"AccessToken": {APP_AT: null}}).to_string(), "not an MSAL cache"),
+        (
+            r#"{"AccessToken": 5}"#.into(),
+            "not an MSAL cache (a section or entry is not an object) at line 1 column 17",
+        ),
+        (r#"{"AccessToken": []}"#.into(), "not an MSAL cache"),
+        (r#"{"AccessToken": {"k": "x"}}"#.into(), "not an MSAL cache"),
+        ("[1]".into(), "not an MSAL cache"),
+        ("{\"AccessToken\": {".into(), "ends early"),
     ] {
-        std::fs::write(&file, bad).unwrap();
+        std::fs::write(&file, &bad).unwrap();
         let r = run(&["import", "--cache", s(&cache), s(&file)]);
         assert_eq!(r.code, 2, "{bad}: {}", r.out);
         assert!(r.err.contains(says) && r.err.contains("nothing was imported"), "{bad}: {}", r.err);
@@ -62,7 +62,28 @@ fn import_of_a_null_section_or_entry_keeps_what_the_cache_holds() {
             r.err
         );
         assert_eq!(std::fs::read(&cache).unwrap(), before, "{bad} changed the cache");
+        assert_eq!(token_count(&cache), 5, "{bad}: a refused import keeps every token");
     }
+}
+
+#[test]
+fn import_of_a_fifo_or_a_device_is_refused_at_once() {
+    let dir = Scratch::new("import-fifo");
+    let cache = write_cache(&dir.path("c.json"), &fixture());
+    let before = std::fs::read(&cache).unwrap();
+    let fifo = dir.path("pipe");
+    mkfifo(&fifo);
+    for (file, says) in [(fifo.as_path(), "a named pipe (FIFO)"), (Path::new("/dev/zero"), "a device")] {
+        let started = std::time::Instant::now();
+        // Nobody writes the FIFO and /dev/zero never ends: a read would never return.
+        let r = finish(cli().args(["import", "--cache", s(&cache), s(file)]), 20);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{file:?}: {:?}", started.elapsed());
+        assert_eq!(r.code, 2, "{file:?}: {}", r.out);
+        assert!(r.err.contains(says) && r.err.contains("nothing was imported"), "{}", r.err);
+        assert!(r.err.contains(s(file)), "names the file: {}", r.err);
+        assert_eq!(std::fs::read(&cache).unwrap(), before, "{file:?} changed the cache");
+    }
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
 }
 
 #[test]
