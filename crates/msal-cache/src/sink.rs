@@ -9,7 +9,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use msal_extensions::{FilePersistence, Persistence};
+use msal_extensions::{CopyReason, FilePersistence, KeptCopy, Persistence};
 
 use crate::BoxResult;
 use crate::output::shown;
@@ -122,19 +122,27 @@ fn is_own_stdout(_meta: &fs::Metadata) -> bool {
 }
 
 impl Sink {
-    /// Writes `text` (for [`Sink::Stdout`], the caller writes to its own
-    /// output instead); returns the place written, as shown to the user.
-    pub fn write(self, text: &str) -> BoxResult<String> {
+    /// Writes `text` to the destination: [`Sink::Stdout`] through `out`
+    /// (this process's standard output); a [`Sink::File`] replaced
+    /// atomically after keeping a recoverable copy of what it held; a
+    /// [`Sink::Device`] as it is. Returns the place written, as shown to the
+    /// user, and the copy kept, if any.
+    pub fn write(self, text: &str, out: &mut impl Write) -> BoxResult<(String, Option<KeptCopy>)> {
         match self {
-            Sink::Stdout => Ok("standard output".into()),
+            Sink::Stdout => {
+                out.write_all(text.as_bytes())?;
+                Ok(("standard output".into(), None))
+            }
             Sink::File(path) => {
-                FilePersistence::new(&path)?.save(text)?;
-                Ok(shown(&path))
+                let file = FilePersistence::new(&path)?;
+                let copy = file.keep_copy(CopyReason::Replaced)?;
+                file.save(text)?;
+                Ok((shown(&path), copy))
             }
             Sink::Device(path) => {
                 write_device(&path, text.as_bytes())
                     .map_err(|e| format!("cannot write to {}: {e}", shown(&path)))?;
-                Ok(shown(&path))
+                Ok((shown(&path), None))
             }
         }
     }

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use msal_extensions::{CopyReason, Error, FilePersistence, Persistence, TokenCache};
+use msal_extensions::{Error, FilePersistence, Persistence, TokenCache};
 use serde_json::Value;
 
 use crate::output::{fingerprint, shown};
@@ -44,24 +44,18 @@ pub fn export(args: &ExportArgs, out: &mut impl Write) -> BoxResult<Outcome> {
         redact(&mut doc);
     }
     let text = serde_json::to_string_pretty(&doc)? + "\n";
-    match target {
-        None => out.write_all(text.as_bytes())?,
-        Some(sink::Sink::Stdout) => {
-            out.write_all(text.as_bytes())?;
-            eprintln!("msal-cache: exported {n} entries to standard output");
-        }
-        Some(sink::Sink::File(path)) => {
-            // An existing file is replaced: what it held stays recoverable.
-            let file = FilePersistence::new(&path)?;
-            let copy = file.keep_copy(CopyReason::Replaced)?;
-            file.save(&text)?;
-            writeln!(out, "exported {n} entries to {}", shown(&path))?;
-            say_copy(out, copy.as_ref(), "the file's previous content")?;
-        }
-        Some(sink) => {
-            let shown = sink.write(&text)?;
-            writeln!(out, "exported {n} entries to {shown}")?;
-        }
+    let Some(sink) = target else {
+        out.write_all(text.as_bytes())?;
+        return Ok(Outcome::Ok);
+    };
+    let to_stdout = matches!(sink, sink::Sink::Stdout);
+    let (place, copy) = sink.write(&text, out)?;
+    if to_stdout {
+        // Standard output holds the JSON: the report goes to stderr.
+        eprintln!("msal-cache: exported {n} entries to {place}");
+    } else {
+        writeln!(out, "exported {n} entries to {place}")?;
+        say_copy(out, copy.as_ref(), "the file's previous content")?;
     }
     Ok(Outcome::Ok)
 }
