@@ -1,12 +1,20 @@
-//! Secrets (client secrets, keys, assertions, access/refresh/id tokens)
-//! never reach logs at any level (this crate's, ureq's, rustls'), `Debug`
-//! output, or error messages with their source chains, on success and on
-//! error paths.
+//! Secrets (client secrets, keys, assertions, access/refresh/id tokens,
+//! device codes, authorization codes, PKCE verifiers) never reach logs at any
+//! level (this crate's, ureq's, rustls'), `Debug` output, or error messages
+//! with their source chains, on success and on error paths. Every grant runs
+//! (client credentials with a secret and a certificate, device code,
+//! authorization code with PKCE through the loopback redirect, refresh
+//! token), and the set checked holds every secret the IdP received
+//! (`Idp::received_secrets`) besides those it issued.
 
 mod common;
 
 use common::*;
-use msal_client::{ClientCertificate, ClientCredential, ConfidentialClient, SilentOptions};
+use std::time::Duration;
+
+use msal_client::{
+    ClientCertificate, ClientCredential, ConfidentialClient, InteractiveOptions, SilentOptions,
+};
 
 #[test]
 fn no_secret_in_logs_debug_or_errors() {
@@ -60,9 +68,34 @@ fn no_secret_in_logs_debug_or_errors() {
         .unwrap_err();
     shown.push(error_chain(&e));
 
+    // A user again, interactively: authorization code and PKCE verifier.
+    let cache_i = f.cache("i.json");
+    let interactive = f.public(LONE_APP, &cache_i);
+    let ca = f.idp.ca_pem().to_owned();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let browser = std::thread::spawn(move || browse_sign_in(&ca, &rx.recv().unwrap()));
+    let opts = InteractiveOptions::new()
+        .open_browser(false)
+        .timeout(Duration::from_secs(30))
+        .on_url(move |u| tx.send(u.to_owned()).unwrap());
+    let signed = interactive.acquire_token_interactive(&[SCOPE], opts).unwrap();
+    assert_eq!(browser.join().unwrap(), 200);
+    shown.push(format!("{signed:?} {interactive:?}"));
+    assert_eq!(f.idp.count("token:authorization_code"), 1, "the interactive grant ran");
+
+    // What clients sent: secrets, assertions, refresh tokens, device code,
+    // authorization code, PKCE verifier.
+    let received = f.idp.received_secrets();
+    assert!(received.iter().any(|s| s.starts_with("dc-")), "a device code was received");
+    assert!(received.iter().any(|s| s.matches('.').count() == 2 && s.len() > 200), "an assertion");
+    let code = received.iter().position(|s| s.starts_with("code-")).expect("an authorization code");
+    assert!(received.get(code + 1).is_some_and(|v| v.len() >= 43), "its PKCE verifier, sent with it");
+    assert!(received.len() >= 8, "{}", received.len());
+    secrets.extend(received);
+
     // Every token the IdP issued, and the refresh and id tokens in the caches.
     secrets.extend(f.idp.issued_access_tokens());
-    for name in ["u.json", "a.json", "c.json"] {
+    for name in ["u.json", "a.json", "c.json", "i.json"] {
         let c =
             msal_extensions::TokenCache::parse(&std::fs::read_to_string(f.dir.path(name)).unwrap()).unwrap();
         secrets

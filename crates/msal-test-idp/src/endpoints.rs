@@ -13,6 +13,10 @@ use crate::{AuthCode, ClientAuth, DeviceCode, RtInfo, State, TENANT, USER_OID, U
 
 const RESERVED: [&str; 3] = ["openid", "profile", "offline_access"];
 
+/// Token request fields holding a secret, kept in [`State::received_secrets`].
+const SECRET_FIELDS: [&str; 6] =
+    ["client_secret", "client_assertion", "refresh_token", "device_code", "code", "code_verifier"];
+
 impl State {
     pub(crate) fn new(base: String) -> Self {
         State {
@@ -23,6 +27,7 @@ impl State {
             device_codes: Default::default(),
             auth_codes: Default::default(),
             issued_access_tokens: Vec::new(),
+            received_secrets: Vec::new(),
             serial: 0,
             expires_in: 3600,
             refresh_in: None,
@@ -108,6 +113,11 @@ fn token(state: &Arc<Mutex<State>>, tenant: &str, req: &Request) -> Response {
         let mut s = lock(state);
         s.count("token");
         s.count(&format!("token:{grant}"));
+        for field in SECRET_FIELDS {
+            if let Some(v) = req.param(field).filter(|v| !v.is_empty()) {
+                s.received_secrets.push(v.to_owned());
+            }
+        }
         if !s.throttle.is_empty() {
             let (status, after) = s.throttle.remove(0);
             let mut r = oauth_error(

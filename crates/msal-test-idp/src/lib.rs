@@ -5,7 +5,9 @@
 //!
 //! It runs on threads of the process that starts it; other processes (test
 //! workers, MSAL Python) reach it over HTTPS by trusting [`Idp::ca_path`].
-//! Every request is counted per endpoint and grant ([`Idp::count`]).
+//! Every request is counted per endpoint and grant ([`Idp::count`]); the
+//! tokens it issues and the secrets clients send are kept
+//! ([`Idp::issued_access_tokens`], [`Idp::received_secrets`]).
 //!
 //! | endpoint | what it does |
 //! |---|---|
@@ -95,6 +97,7 @@ pub(crate) struct State {
     pub(crate) device_codes: HashMap<String, DeviceCode>,
     pub(crate) auth_codes: HashMap<String, AuthCode>,
     pub(crate) issued_access_tokens: Vec<String>,
+    pub(crate) received_secrets: Vec<String>,
     pub(crate) serial: u64,
     pub(crate) expires_in: u64,
     pub(crate) refresh_in: Option<u64>,
@@ -262,6 +265,14 @@ impl Idp {
     /// Every access token issued, oldest first.
     pub fn issued_access_tokens(&self) -> Vec<String> {
         self.state().issued_access_tokens.clone()
+    }
+
+    /// Every secret a client sent to the token endpoint, oldest first: client
+    /// secrets and assertions, refresh tokens, device codes, authorization
+    /// codes and PKCE verifiers (the form fields that prove something), so
+    /// tests can check none of them leaked.
+    pub fn received_secrets(&self) -> Vec<String> {
+        self.state().received_secrets.clone()
     }
 
     /// Where the CA file lives.
