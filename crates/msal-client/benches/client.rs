@@ -20,11 +20,11 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use msal_client::azure_cli::AZURE_CLI_CLIENT_ID;
 use msal_client::{Account, Authority, HttpOptions, PublicClient};
 use msal_extensions::{FilePersistence, PersistedTokenCache, TokenCache, TokenResponse};
 use msal_test_idp::Idp;
 
-const AZ_CLI: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
 const SCOPE: &str = "https://management.azure.com/.default";
 const WORKER: &str = "MSALC_BENCH_WORKER";
 
@@ -60,7 +60,7 @@ fn client(
     ca_pem: &str,
 ) -> PublicClient<FilePersistence> {
     let http = HttpOptions::new().trusted_roots_pem(ca_pem.as_bytes()).expect("CA");
-    PublicClient::new(AZ_CLI, cache)
+    PublicClient::new(AZURE_CLI_CLIENT_ID, cache)
         .with_authority(Authority::entra(host, msal_test_idp::TENANT).expect("authority"))
         .with_http(http)
 }
@@ -70,7 +70,10 @@ fn worker(args: &str) {
     let v: Vec<&str> = args.split('\u{1f}').collect();
     let (cache, host, ca, go) = (v[0], v[1], v[2], v[3]);
     println!("ready");
+    // Bounded as the tests' workers are: a parent that died never leaves a worker polling.
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !Path::new(go).exists() {
+        assert!(Instant::now() < deadline, "no start signal");
         std::thread::sleep(Duration::from_millis(1));
     }
     let ca_pem = std::fs::read_to_string(ca).expect("CA file");
@@ -159,7 +162,15 @@ fn warm(idp: &Idp, dir: &Path, o: &Opts) {
     if let Some(py) = python() {
         let out = run_py(
             &py,
-            &["warm", &path.display().to_string(), &authority_url(idp), &ca(idp), AZ_CLI, SCOPE, "2000"],
+            &[
+                "warm",
+                &path.display().to_string(),
+                &authority_url(idp),
+                &ca(idp),
+                AZURE_CLI_CLIENT_ID,
+                SCOPE,
+                "2000",
+            ],
         );
         println!("python acquire_token_silent: {}", out.trim());
     } else {
@@ -259,7 +270,7 @@ fn herd(idp: &Idp, dir: &Path, o: &Opts) {
     let (p, a, c, g) = (path.display().to_string(), authority_url(idp), ca(idp), go.display().to_string());
     let (ms, ok, failures) = herd_run(o.herd, &go, || {
         let mut cmd = Command::new(&py);
-        cmd.arg(py_script()).args(["herd", &p, &a, &c, AZ_CLI, SCOPE, &g]);
+        cmd.arg(py_script()).args(["herd", &p, &a, &c, AZURE_CLI_CLIENT_ID, SCOPE, &g]);
         cmd
     });
     println!(
@@ -297,7 +308,7 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("msalc-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("bench dir");
     let idp = Idp::start();
-    idp.register_public_client(AZ_CLI, Some("1"));
+    idp.register_public_client(AZURE_CLI_CLIENT_ID, Some("1"));
     println!(
         "# msal-client bench: {} cpus, load {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),

@@ -43,9 +43,9 @@ mod unix {
     use std::time::Instant;
 
     use super::az::{Az, az_python};
+    use msal_client::azure_cli::AZURE_CLI_CLIENT_ID as AZ_CLI;
     use msal_test_idp::{Idp, TENANT, USERNAME};
 
-    const AZ_CLI: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
     const ARM: &str = "https://management.core.windows.net//.default";
 
     struct Stats {

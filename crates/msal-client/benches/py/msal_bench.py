@@ -41,7 +41,11 @@ def warm(cache_path, authority, ca, client_id, scope, n):
 
 def herd(cache_path, authority, ca, client_id, scope, go):
     print("ready", flush=True)  # interpreter started, msal imported
+    # Bounded as the tests' workers are: a parent that died never leaves a worker polling.
+    deadline = time.monotonic() + 30
     while not os.path.exists(go):
+        if time.monotonic() > deadline:
+            sys.exit("no start signal")
         time.sleep(0.001)
     a = app(cache_path, authority, ca, client_id)
     accounts = a.get_accounts()

@@ -20,7 +20,7 @@ use msal_extensions::{FilePersistence, PersistedTokenCache};
 pub use msal_test_idp::Idp;
 
 /// Azure CLI's public client id (a FOCI family "1" app).
-pub const AZ_CLI: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+pub use msal_client::azure_cli::AZURE_CLI_CLIENT_ID as AZ_CLI;
 /// A second public client of family "1" (Visual Studio's id, as in MSAL's tests).
 pub const SECOND_FAMILY_APP: &str = "872cd9fa-d31f-45e0-9eab-6e460a02d1f1";
 /// A public client in no family.
