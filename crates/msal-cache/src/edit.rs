@@ -141,14 +141,17 @@ pub fn unlock_stale(args: &SourceArgs, out: &mut impl Write) -> BoxResult<Outcom
         s if s.is_stale() => {
             (format!("removed the stale lockfile {shown} ({who}, no longer running)"), Outcome::Ok)
         }
-        s if s.is_held() => (
-            format!(
-                "not removed: {shown} is held by a running process ({who}); wait for it, or if it is stuck \
-                 stop it{}",
-                state.holder().and_then(|h| h.pid).map(|p| format!(" (`kill {p}`)")).unwrap_or_default()
-            ),
-            Outcome::Problem,
-        ),
+        s if s.is_held() => {
+            // A reused pid: the library says what to do instead of stopping an unrelated program.
+            let what_to_do = state.advice(&path).unwrap_or_else(|| {
+                let kill = state.holder().and_then(|h| h.pid).map(|p| format!(" (`kill {p}`)"));
+                format!("wait for it, or if it is stuck stop it{}", kill.unwrap_or_default())
+            });
+            (
+                format!("not removed: {shown} is held by a running process ({who}); {what_to_do}"),
+                Outcome::Problem,
+            )
+        }
         _ => (
             format!(
                 "not removed: {shown} records no pid and is recent, a process may be creating it; try again in 10 s"

@@ -282,6 +282,38 @@ fn doctor_fix_commands_can_be_pasted_into_a_shell() {
     assert_eq!(r.code, 0, "{}", r.out);
 }
 
+/// A lockfile whose pid is alive but runs another program than the one that
+/// wrote it (a crash, then a reused pid): stopping that process would kill an
+/// unrelated program, so the advice is the library's (remove the lockfile).
+#[test]
+fn a_reused_pid_in_a_lockfile_never_draws_advice_to_kill_it() {
+    let dir = Scratch::new("reused-pid");
+    let cache = write_cache(&dir.path("c.json"), &fixture());
+    let lockfile = dir.path("c.json.lockfile");
+    let mut other = Command::new("sleep").arg("30").spawn().unwrap();
+    std::fs::write(&lockfile, format!("{} /usr/bin/az", other.id())).unwrap();
+    let r = run(&["doctor", "--cache", s(&cache), "--no-secret-store"]);
+    let fix = fix_of(&r.out, "lockfile");
+    assert!(fix.contains("now runs `sleep`") && !fix.contains("kill"), "{}", r.out);
+    let r = run(&["unlock-stale", "--cache", s(&cache)]);
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(r.out.contains("now runs `sleep`") && !r.out.contains("kill"), "{}", r.out);
+    assert!(lockfile.exists(), "a lock held as far as the protocol can tell is never removed by msal-cache");
+    // The command the advice gives works when pasted.
+    paste_into_shell(fix.split("remove it: ").nth(1).unwrap());
+    assert!(!lockfile.exists());
+    assert!(other.try_wait().unwrap().is_none(), "the unrelated process is left alone");
+    other.kill().unwrap();
+    other.wait().unwrap();
+    // A live pid running the program that wrote the lockfile: waiting, or stopping it, is right.
+    let mut same = Command::new("sleep").arg("30").spawn().unwrap();
+    std::fs::write(&lockfile, format!("{} /bin/sleep", same.id())).unwrap();
+    let r = run(&["doctor", "--cache", s(&cache), "--no-secret-store"]);
+    assert!(fix_of(&r.out, "lockfile").contains(&format!("kill {}", same.id())), "{}", r.out);
+    same.kill().unwrap();
+    same.wait().unwrap();
+}
+
 #[test]
 fn doctor_reports_a_lockfile_that_is_not_a_file_and_its_fix_works() {
     let dir = Scratch::new("odd-lock");

@@ -310,6 +310,9 @@ fn lock_finding(lockfile: &Path, hint: &str) -> Finding {
     let who = describe_holder(state.holder());
     let unlock = format!("msal-cache unlock-stale {hint}");
     let pid = state.holder().and_then(|h| h.pid);
+    // The library's word when the live pid evidently runs another program
+    // now (a reused pid): stopping that process would be harmful.
+    let advice = state.advice(lockfile);
     match state {
         LockState::Absent => finding(Level::Ok, "lockfile", "absent: nobody holds the lock".into(), None),
         LockState::HeldByFlock { .. } => finding(
@@ -325,10 +328,12 @@ fn lock_finding(lockfile: &Path, hint: &str) -> Finding {
                 "held by {who} (running; an existence-only lock as msal-node or MSAL Python without \
                  portalocker take)"
             ),
-            Some(format!(
-                "wait for it to finish; if it is stuck, stop it{}, then run `{unlock}` ({NODE_ADVICE})",
-                pid.map(|p| format!(" (`kill {p}`)")).unwrap_or_default()
-            )),
+            Some(advice.unwrap_or_else(|| {
+                format!(
+                    "wait for it to finish; if it is stuck, stop it{}, then run `{unlock}` ({NODE_ADVICE})",
+                    pid.map(|p| format!(" (`kill {p}`)")).unwrap_or_default()
+                )
+            })),
         ),
         LockState::StaleDeadPid { .. } => stale(
             format!("stale: recorded by {who}, which is no longer running; safe to remove"),
