@@ -18,10 +18,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use msal_client::azure_cli::{AzureCli, AzureCliRequest, expires_on_text};
+use msal_client::azure_cli::{AzureCli, AzureCliRequest, az_json};
 use msal_client::{Authority, HttpOptions, PublicClient};
 use msal_extensions::presets::Preset;
-use serde_json::{Map, Value};
 
 use crate::source::SourceArgs;
 use crate::{BoxResult, Outcome};
@@ -85,7 +84,11 @@ fn from_azure_cli(args: &TokenArgs) -> BoxResult<(String, String)> {
             "--authority and --username are for --client-id; Azure CLI's own profile names both".into()
         );
     }
-    let mut az = AzureCli::new()?;
+    // The CLI's one way to a cache: AzureCli picks Azure CLI's store (its
+    // `core.encrypt_token_cache` included); this source's settings (lock
+    // timeout, corrupt content is an error, replaced content kept) open it.
+    let source = args.source.resolve()?;
+    let mut az = AzureCli::new()?.with_cache_builder(move |store| source.cache_of(store));
     if let Some(http) = http_options(args.ca_file.as_ref())? {
         az = az.with_http(http);
     }
@@ -103,13 +106,8 @@ pub fn authority(authority: Option<&str>, tenant: Option<&str>) -> BoxResult<Aut
     let Some(url) = authority else {
         return Ok(Authority::public_cloud(tenant.unwrap_or("organizations"))?);
     };
-    let rest = url.strip_prefix("https://").ok_or("--authority must start with https://")?;
-    match rest.trim_end_matches('/').split_once('/') {
-        Some((host, tenant)) if !host.is_empty() && !tenant.contains('/') => {
-            Ok(Authority::entra(host, tenant)?)
-        }
-        _ => Err(format!("--authority {url}: expected https://HOST[:PORT]/TENANT").into()),
-    }
+    Authority::parse_entra(url)
+        .map_err(|_| format!("--authority {url}: expected https://HOST[:PORT]/TENANT").into())
 }
 
 fn from_cache(args: &TokenArgs) -> BoxResult<(String, String)> {
@@ -144,12 +142,7 @@ fn from_cache(args: &TokenArgs) -> BoxResult<(String, String)> {
     let account = account.ok_or("no such account in the cache; sign in with `msal-cache login` first")?;
     let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
     let t = app.acquire_token_silent(account, &scopes)?;
-    let mut m = Map::new();
-    m.insert("accessToken".into(), t.access_token.expose().into());
-    m.insert("expiresOn".into(), expires_on_text(t.expires_on).into());
-    m.insert("expires_on".into(), t.expires_on.into());
-    m.insert("tenant".into(), t.tenant_id.clone().unwrap_or_default().into());
-    m.insert("tokenType".into(), t.token_type.clone().into());
-    let json = serde_json::to_string_pretty(&Value::Object(m))? + "\n";
+    let tenant = t.tenant_id.as_deref().unwrap_or_default();
+    let json = az_json(&t.access_token, &t.token_type, t.expires_on, None, tenant);
     Ok((t.access_token.expose().to_owned(), json))
 }

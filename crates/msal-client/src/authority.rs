@@ -117,6 +117,35 @@ impl Authority {
         Ok(Authority { host, tenant, kind: Kind::Oidc { discovery_url } })
     }
 
+    /// `https://host[:port]/tenant` (a trailing `/` allowed, nothing more in
+    /// the path) as an Entra authority, whatever the host: what
+    /// [`entra`](Self::entra) makes of that host and tenant. For authority
+    /// URLs from configuration or command lines that are Entra ID (or serve
+    /// its endpoint paths) by declaration.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when `url` is not `https://host[:port]/tenant`.
+    ///
+    /// # Examples
+    /// ```
+    /// use msal_client::Authority;
+    /// let a = Authority::parse_entra("https://login.contoso-cloud.example:8443/my-tenant/")?;
+    /// assert!(a.is_entra());
+    /// assert_eq!((a.host(), a.tenant()), ("login.contoso-cloud.example:8443", "my-tenant"));
+    /// assert!(Authority::parse_entra("https://host/tenant/more").is_err());
+    /// # Ok::<(), msal_client::Error>(())
+    /// ```
+    pub fn parse_entra(url: &str) -> Result<Self> {
+        let (host, tenant, rest) = split_url_rest(url)?;
+        if !(rest.is_empty() || rest == "/") {
+            return Err(Error::invalid(
+                "authority",
+                format!("more than a tenant in the path: {url:?} (expected https://host[:port]/tenant)"),
+            ));
+        }
+        Self::entra(&host, &tenant)
+    }
+
     /// The same host with another tenant. A discovered authority's new
     /// tenant is discovered at `https://<host>/<tenant>/v2.0/.well-known/openid-configuration`.
     ///
@@ -169,6 +198,21 @@ impl Authority {
         let others = msal_extensions::cache::environment_aliases(own).into_iter();
         v.extend(others.filter(|h| !h.eq_ignore_ascii_case(own)));
         v
+    }
+
+    /// The realm cache entries of this authority are stored under, when it is
+    /// known without a request: the tenant of an Entra authority, the
+    /// discovered token endpoint's first path segment once this process has
+    /// discovered the provider; `None` before that.
+    pub(crate) fn known_realm(&self) -> Option<String> {
+        match &self.kind {
+            Kind::Entra => Some(self.tenant.clone()),
+            Kind::Oidc { discovery_url } => discovered()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(discovery_url)
+                .map(|e| e.realm.clone()),
+        }
     }
 
     /// The endpoints: derived for Entra hosts, discovered (once per process) otherwise.
@@ -257,6 +301,11 @@ fn check_tenant(tenant: &str) -> Result<String> {
 
 /// `https://host[:port]/first[/...]` → (`host[:port]` lower-cased, `first`).
 fn split_url(url: &str) -> Result<(String, String)> {
+    split_url_rest(url).map(|(host, first, _)| (host, first))
+}
+
+/// [`split_url`], and what follows `first` in the URL.
+fn split_url_rest(url: &str) -> Result<(String, String, &str)> {
     let bad =
         |why: &str| Error::invalid("authority", format!("{why}: {url:?} (expected https://host/tenant)"));
     let rest = url.strip_prefix("https://").ok_or_else(|| bad("not an https URL"))?;
@@ -265,7 +314,7 @@ fn split_url(url: &str) -> Result<(String, String)> {
     if first.is_empty() {
         return Err(bad("no tenant in the path"));
     }
-    Ok((check_host(host).map_err(|_| bad("no host"))?, first.to_owned()))
+    Ok((check_host(host).map_err(|_| bad("no host"))?, first.to_owned(), &path[first.len()..]))
 }
 
 #[cfg(test)]
@@ -300,6 +349,23 @@ mod tests {
         }
         assert!(Authority::public_cloud("a/b").is_err());
         assert!(Authority::public_cloud("").is_err());
+    }
+
+    #[test]
+    fn parse_entra_takes_any_host_and_exactly_a_tenant() {
+        let a = Authority::parse_entra("https://Idp.Example:8443/t1").unwrap();
+        assert_eq!((a.is_entra(), a.host(), a.tenant()), (true, "idp.example:8443", "t1"));
+        assert_eq!(Authority::parse_entra("https://idp.example/t1/").unwrap().tenant(), "t1");
+        for bad in [
+            "http://idp.example/t",
+            "https://idp.example",
+            "https://idp.example/",
+            "https:///t",
+            "https://idp.example/t/x",
+            "https://idp.example/t?x=1",
+        ] {
+            assert!(Authority::parse_entra(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

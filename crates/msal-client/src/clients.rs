@@ -8,7 +8,7 @@ use msal_extensions::{PersistedTokenCache, Persistence};
 
 use crate::authority::Authority;
 use crate::core::Core;
-use crate::credential::ClientCredential;
+use crate::credential::{ClientCredential, Credential};
 use crate::device_code::DeviceCodeInfo;
 use crate::error::Result;
 use crate::http::HttpOptions;
@@ -229,7 +229,17 @@ impl<P: Persistence> ConfidentialClient<P> {
     /// A client with id `client_id` proving itself with `credential`,
     /// keeping its tokens in `cache`.
     pub fn new(client_id: &str, credential: ClientCredential, cache: Arc<PersistedTokenCache<P>>) -> Self {
-        ConfidentialClient { core: Core::new(client_id, cache, Some(credential)) }
+        ConfidentialClient { core: Core::new(client_id, cache, Some(Credential::Ready(credential))) }
+    }
+
+    /// A client whose credential is built by `credential` when a request
+    /// first needs it (never for a cache hit).
+    pub(crate) fn with_deferred_credential(
+        client_id: &str,
+        credential: impl Fn() -> Result<ClientCredential> + Send + Sync + 'static,
+        cache: Arc<PersistedTokenCache<P>>,
+    ) -> Self {
+        ConfidentialClient { core: Core::new(client_id, cache, Some(Credential::deferred(credential))) }
     }
 
     common_methods!();

@@ -12,7 +12,7 @@ use msal_extensions::{
 use serde_json::Value;
 
 use crate::authority::{Authority, Endpoints};
-use crate::credential::ClientCredential;
+use crate::credential::Credential;
 use crate::error::{Error, Result};
 use crate::http::{Http, HttpOptions, Json};
 use crate::lease;
@@ -30,7 +30,7 @@ pub(crate) struct Core<P: Persistence> {
     pub(crate) authority: Authority,
     pub(crate) cache: Arc<PersistedTokenCache<P>>,
     pub(crate) http: Http,
-    pub(crate) credential: Option<ClientCredential>,
+    pub(crate) credential: Option<Credential>,
     pub(crate) renewal_wait: Option<Duration>,
 }
 
@@ -46,7 +46,7 @@ impl<P: Persistence> Core<P> {
     pub(crate) fn new(
         client_id: &str,
         cache: Arc<PersistedTokenCache<P>>,
-        credential: Option<ClientCredential>,
+        credential: Option<Credential>,
     ) -> Self {
         Core {
             client_id: client_id.to_owned(),
@@ -66,16 +66,17 @@ impl<P: Persistence> Core<P> {
         self.authority.endpoints(&self.http)
     }
 
-    /// The tenant cache entries of this authority are stored under: the
-    /// tenant for Entra hosts (no request); for other providers the token
-    /// endpoint's first path segment, which takes the (once per process)
-    /// discovery, as MSAL Python does when it builds its client. Without
-    /// discovery the provider is unreachable, and the tenant is the best guess.
+    /// The tenant cache entries of this authority are stored under, without
+    /// a request (a cache lookup never waits on the network): the tenant for
+    /// Entra hosts; for other providers the token endpoint's first path
+    /// segment (MSAL Python's realm) when this process has discovered it,
+    /// else the authority's tenant, the first path segment of the issuer or
+    /// authority URL, which is the token endpoint's for the providers we know
+    /// (a guess that misses only sends the lookup to a renewal, which
+    /// discovers). Not "any realm": two tenants of one host must not serve
+    /// each other's tokens.
     fn realm(&self) -> String {
-        if self.authority.is_entra() {
-            return self.authority.tenant().to_owned();
-        }
-        self.endpoints().map_or_else(|_| self.authority.tenant().to_owned(), |e| e.realm.clone())
+        self.authority.known_realm().unwrap_or_else(|| self.authority.tenant().to_owned())
     }
 
     /// How long a process waits for another one's renewal before renewing itself.
@@ -96,7 +97,7 @@ impl<P: Persistence> Core<P> {
             vec![("client_id", &self.client_id), ("grant_type", grant), ("client_info", "1")];
         form.extend_from_slice(fields);
         let cred = match &self.credential {
-            Some(c) => c.form_fields(&self.client_id, &ep.token)?,
+            Some(c) => c.get()?.form_fields(&self.client_id, &ep.token)?,
             None => Vec::new(),
         };
         form.extend(cred.iter().map(|(k, v)| (*k, v.as_str())));
@@ -105,16 +106,16 @@ impl<P: Persistence> Core<P> {
     }
 
     /// Stores a token response as MSAL Python does and returns the result.
-    /// `refreshed` is the refresh token that was redeemed, if any: MSAL
-    /// Python writes a rotated refresh token into that entry rather than a
-    /// new one, and adds no account.
+    /// `refreshed` is the stored key of the refresh token that was redeemed,
+    /// if any: MSAL Python writes a rotated refresh token into that entry
+    /// (and no other) rather than a new one, and adds no account.
     pub(crate) fn store(
         &self,
         mut json: Json,
         ep: &Endpoints,
         requested: &[&str],
         grant: &str,
-        refreshed: Option<&RefreshToken>,
+        refreshed: Option<&str>,
     ) -> Result<AuthenticationResult> {
         let scopes = response_scopes(&json, requested);
         // MSAL Python keeps a rotated refresh token out of `add` and writes it
@@ -128,7 +129,6 @@ impl<P: Persistence> Core<P> {
             reason: "no `access_token` in the answer".into(),
         })?;
         let token_type = json.get("token_type").and_then(Value::as_str).unwrap_or("Bearer").to_owned();
-        let home_account_id = home_account_id(&json);
         let scope_refs = scopes.iter().map(String::as_str);
         let mut response =
             TokenResponse::from_value(&self.client_id, scope_refs, &ep.token, Value::Object(json))?
@@ -137,6 +137,7 @@ impl<P: Persistence> Core<P> {
         if refreshed.is_some() {
             response = response.skip_account_creation();
         }
+        let home_account_id = response.home_account_id()?;
         let rotation = refreshed.zip(rotated.as_deref());
         let (expires_on, refresh_on) =
             self.write(&response, &scopes, home_account_id.as_deref(), rotation)?;
@@ -164,14 +165,14 @@ impl<P: Persistence> Core<P> {
         response: &TokenResponse,
         scopes: &[String],
         home_account_id: Option<&str>,
-        rotation: Option<(&RefreshToken, &str)>,
+        rotation: Option<(&str, &str)>,
     ) -> Result<(i64, Option<i64>)> {
         let now = now();
         Ok(self.cache.modify(|c| {
             c.add_at(response, now)?;
-            if let Some((old, new)) = rotation {
-                let hai = old.home_account_id.as_deref().unwrap_or("");
-                c.update_refresh_token(hai, old.client_id.as_deref().unwrap_or(""), new);
+            if let Some((key, new)) = rotation {
+                // Gone (the account was removed meanwhile): not brought back.
+                c.update_refresh_token_at(key, new);
             }
             let mut q = AccessTokenQuery::new(&self.client_id, scopes.iter().map(String::as_str))
                 .environment(response.environment())
@@ -351,17 +352,17 @@ impl<P: Persistence> Core<P> {
             Some(_) => vec![(None, false)],
         };
         for (family, stop_on_mismatch) in phases {
-            let wanted = |rt: &&RefreshToken| match family {
+            let wanted = |(_, rt): &&(String, RefreshToken)| match family {
                 Some(f) => same(rt.family_id.as_deref(), f),
                 None => same(rt.client_id.as_deref(), &self.client_id),
             };
-            for rt in rts.iter().filter(wanted) {
+            for (key, rt) in rts.iter().filter(wanted) {
                 let secret = rt.secret.as_ref().map_or("", |s| s.expose());
                 if secret.is_empty() || tried.contains(&secret) {
                     continue;
                 }
                 tried.push(secret);
-                match self.redeem(rt, scopes, opts.claims.as_deref()) {
+                match self.redeem(key, rt, scopes, opts.claims.as_deref()) {
                     Ok(r) => return Ok(r),
                     Err(e @ Error::IdentityProvider { .. }) => {
                         let mismatch =
@@ -387,9 +388,11 @@ impl<P: Persistence> Core<P> {
         })
     }
 
-    /// One refresh-token grant, stored as MSAL Python stores it.
+    /// One refresh-token grant (of the token stored under `key`), stored as
+    /// MSAL Python stores it.
     fn redeem(
         &self,
+        key: &str,
         rt: &RefreshToken,
         scopes: &[&str],
         claims: Option<&str>,
@@ -401,7 +404,7 @@ impl<P: Persistence> Core<P> {
             fields.push(("claims", c));
         }
         let (json, ep) = self.token_request("refresh_token", &fields)?;
-        self.store(json, &ep, scopes, "refresh_token", Some(rt))
+        self.store(json, &ep, scopes, "refresh_token", Some(key))
     }
 
     /// A refresh token from elsewhere (a migration), redeemed and stored.
@@ -422,16 +425,16 @@ impl<P: Persistence> Core<P> {
     }
 }
 
-/// The account's refresh tokens in the given environments, newest first.
-fn account_rts(c: &TokenCache, home_account_id: &str, envs: &[&str]) -> Vec<RefreshToken> {
-    let mut v: Vec<RefreshToken> = c
+/// The account's refresh tokens in the given environments with their stored
+/// keys (where a rotated token is written back), newest first.
+fn account_rts(c: &TokenCache, home_account_id: &str, envs: &[&str]) -> Vec<(String, RefreshToken)> {
+    let mut v: Vec<(String, RefreshToken)> = c
         .refresh_tokens()
-        .map(|(_, rt)| rt)
-        .filter(|rt| same(rt.home_account_id.as_deref(), home_account_id))
-        .filter(|rt| envs.iter().any(|e| same(rt.environment.as_deref(), e)))
-        .cloned()
+        .filter(|(_, rt)| same(rt.home_account_id.as_deref(), home_account_id))
+        .filter(|(_, rt)| envs.iter().any(|e| same(rt.environment.as_deref(), e)))
+        .map(|(k, rt)| (k.to_owned(), rt.clone()))
         .collect();
-    v.sort_by_key(|rt| std::cmp::Reverse(rt.last_modification_time.unwrap_or(0)));
+    v.sort_by_key(|(_, rt)| std::cmp::Reverse(rt.last_modification_time.unwrap_or(0)));
     v
 }
 
@@ -444,22 +447,6 @@ fn app_family(c: &TokenCache, client_id: &str, envs: &[&str]) -> Option<String> 
             same(m.client_id.as_deref(), client_id) && envs.iter().any(|e| same(m.environment.as_deref(), e))
         })
         .map(|m| m.family_id.clone().unwrap_or_default())
-}
-
-/// The `home_account_id` MSAL derives from a response: `uid.utid` from
-/// `client_info`, else the id token's `sub`; `None` for application tokens.
-fn home_account_id(json: &Json) -> Option<String> {
-    use base64::Engine as _;
-    let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-    if let Some(ci) = json.get("client_info").and_then(Value::as_str) {
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(ci.trim_end_matches('=')).ok()?;
-        let info: Json = serde_json::from_slice(&bytes).ok()?;
-        if let (Some(uid), Some(utid)) = (info.get("uid"), info.get("utid")) {
-            return Some(format!("{}.{}", text(uid), text(utid)));
-        }
-    }
-    let idt = json.get("id_token").and_then(Value::as_str)?;
-    msal_extensions::cache::decode_jwt_claims(idt)?.get("sub").map(text)
 }
 
 /// The scopes a response is stored under: its `scope` field when present,

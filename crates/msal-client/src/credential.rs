@@ -8,7 +8,7 @@
 //! key that does not belong to its certificate fails early with a clear
 //! message instead of an `invalid_client` from the server.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use msal_extensions::Secret;
 use ring::signature::{self, RsaKeyPair};
@@ -164,7 +164,7 @@ impl ClientCertificate {
         if self.send_x5c {
             header["x5c"] = json!([b64std(self.cert_der.as_slice())]);
         }
-        let now = msal_now();
+        let now = crate::core::now();
         let claims = json!({
             "aud": audience, "iss": client_id, "sub": client_id,
             "jti": nonce(), "iat": now, "nbf": now, "exp": now + 600,
@@ -173,10 +173,6 @@ impl ClientCertificate {
         let sig = self.sign(signing_input.as_bytes())?;
         Ok(format!("{signing_input}.{}", b64url(sig)))
     }
-}
-
-fn msal_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Never shows the key.
@@ -226,5 +222,52 @@ impl ClientCredential {
                 ("client_assertion", c.assertion(client_id, token_endpoint)?),
             ],
         })
+    }
+}
+
+/// The credential of a client: given, or built on first use (Azure CLI's
+/// service principals: reading the entries file and the certificate, parsing
+/// and checking the key, is left to the renewal that needs it, so a cache
+/// hit does none of it).
+pub(crate) enum Credential {
+    Ready(ClientCredential),
+    Deferred {
+        build: Box<dyn Fn() -> Result<ClientCredential> + Send + Sync>,
+        built: OnceLock<ClientCredential>,
+    },
+}
+
+impl Credential {
+    /// A credential `build` makes when a request first needs it; a failed
+    /// build is tried again by the next request.
+    pub(crate) fn deferred(build: impl Fn() -> Result<ClientCredential> + Send + Sync + 'static) -> Self {
+        Credential::Deferred { build: Box::new(build), built: OnceLock::new() }
+    }
+
+    /// The credential, built now if it was deferred and not built yet.
+    pub(crate) fn get(&self) -> Result<&ClientCredential> {
+        match self {
+            Credential::Ready(c) => Ok(c),
+            Credential::Deferred { build, built } => {
+                if let Some(c) = built.get() {
+                    return Ok(c);
+                }
+                let c = build()?;
+                Ok(built.get_or_init(|| c))
+            }
+        }
+    }
+}
+
+/// Never shows the secret or key (as [`ClientCredential`]'s own `Debug`).
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Ready(c) => c.fmt(f),
+            Credential::Deferred { built, .. } => match built.get() {
+                Some(c) => c.fmt(f),
+                None => f.write_str("Deferred(not built yet)"),
+            },
+        }
     }
 }

@@ -203,3 +203,65 @@ fn tokens_stored_under_another_name_of_the_cloud_are_found_offline() {
     assert_eq!(app.remove_account(&account).unwrap(), 3);
     assert!(app.accounts().unwrap().is_empty());
 }
+
+#[test]
+fn a_cached_token_of_an_oidc_authority_is_served_without_discovery_while_the_idp_hangs() {
+    // Signed in through discovery: the token is stored under the discovered realm.
+    let f = Fixture::new("oidc-offline");
+    let cache = f.cache("c.json");
+    let issuer = |host: &str| format!("https://{host}/{}/v2.0", msal_test_idp::TENANT);
+    let app = PublicClient::new(AZ_CLI, cache.clone())
+        .with_authority(Authority::oidc(&issuer(&f.idp.host())).unwrap())
+        .with_http(f.http());
+    let signed = f.sign_in(&app);
+    assert_eq!(f.idp.count("discovery"), 1);
+
+    // The same provider as a process that has not discovered it yet sees it
+    // while it is unreachable: a port that takes connections and never
+    // answers (every HTTP call would wait out its timeout, a minute here).
+    let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = format!("127.0.0.1:{}", hanging.local_addr().unwrap().port());
+    let offline = PublicClient::new(AZ_CLI, cache)
+        .with_authority(Authority::oidc(&issuer(&host)).unwrap())
+        .with_http(f.http().timeout(std::time::Duration::from_secs(60)));
+    let account = offline.accounts().unwrap().into_iter().next().unwrap();
+    let t0 = std::time::Instant::now();
+    for _ in 0..2 {
+        let r = offline.acquire_token_silent(&account, &[SCOPE]).unwrap();
+        assert_eq!((r.source, &r.access_token), (TokenSource::Cache, &signed.access_token));
+    }
+    assert!(t0.elapsed() < std::time::Duration::from_secs(5), "waited {:?}", t0.elapsed());
+    hanging.set_nonblocking(true).unwrap();
+    assert!(hanging.accept().is_err(), "a cache hit connects to nothing");
+}
+
+#[test]
+fn a_rotated_refresh_token_replaces_only_the_one_redeemed() {
+    let f = Fixture::new("rotate-one");
+    let (app, account) = signed_in_with_expired_token(&f, AZ_CLI);
+    // The same account and client hold a refresh token in another cloud too.
+    let client_info = {
+        use base64::Engine as _;
+        let info = serde_json::json!({"uid": msal_test_idp::USER_OID, "utid": msal_test_idp::TENANT});
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(info.to_string())
+    };
+    let other = serde_json::json!({"access_token": "at-us", "expires_in": 3600, "refresh_token": "rt-us-gov",
+        "client_info": client_info});
+    let authority = format!("https://login.microsoftonline.us/{}", msal_test_idp::TENANT);
+    let r = TokenResponse::from_value(AZ_CLI, [SCOPE], &authority, other).unwrap();
+    assert_eq!(r.home_account_id().unwrap(), Some(account.home_account_id.clone()));
+    f.cache("msal_token_cache.json").add(&r).unwrap();
+    let secret_of = |env: &str| {
+        let d = doc(&f, "msal_token_cache.json");
+        let rts = entries(&d, "RefreshToken");
+        rts.iter().find(|rt| rt["environment"] == env).map(|rt| rt["secret"].clone()).unwrap()
+    };
+    let before = secret_of("127.0.0.1");
+
+    let renewed = app.acquire_token_silent(&account, &[SCOPE]).unwrap();
+    assert_eq!(renewed.source, TokenSource::IdentityProvider);
+    assert_eq!(f.idp.count("token:refresh_token"), 1);
+    assert_ne!(secret_of("127.0.0.1"), before, "the redeemed entry holds the rotated token");
+    assert_eq!(secret_of("login.microsoftonline.us"), "rt-us-gov", "the other entry is untouched");
+    assert_eq!(entries(&doc(&f, "msal_token_cache.json"), "RefreshToken").len(), 2);
+}

@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use crate::encrypted::{ChosenPersistence, Fallback};
 use crate::error::{Error, Result};
 use crate::file::FilePersistence;
+use crate::persistence::Persistence;
 use crate::secret_service::{SecretCollection, SecretEncoding};
 use crate::store::{StoreKind, StoreSpec};
 
@@ -503,8 +504,16 @@ impl ResolvedPreset {
     /// # Ok::<(), msal_extensions::Error>(())
     /// ```
     pub fn token_cache(&self) -> Result<crate::PersistedTokenCache<ChosenPersistence>> {
+        Ok(self.token_cache_over(self.open()?))
+    }
+
+    /// [`token_cache`](Self::token_cache) over a store the caller opened
+    /// (another of the owner's stores, such as Azure CLI's plaintext file
+    /// where its encryption is turned off, or a boxed one): writes what the
+    /// owner library reads.
+    pub fn token_cache_over<P: Persistence>(&self, persistence: P) -> crate::PersistedTokenCache<P> {
         let convention = crate::WriteConvention::for_owner(self.owner());
-        Ok(crate::PersistedTokenCache::new(self.open()?).write_convention(convention))
+        crate::PersistedTokenCache::new(persistence).write_convention(convention)
     }
 
     /// A plaintext file at the preset's location: what Azure Identity (and

@@ -82,7 +82,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use msal_extensions::presets::{Platform, Preset};
-use msal_extensions::{FilePersistence, PersistedTokenCache, Persistence, Secret, WriteConvention};
+use msal_extensions::{FilePersistence, PersistedTokenCache, Persistence, Secret};
 use serde_json::{Map, Value};
 
 use crate::authority::Authority;
@@ -98,6 +98,20 @@ pub const AZURE_CLI_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
 
 /// Azure CLI's token cache, opened with the backend Azure CLI uses here.
 pub type AzureCliCache = PersistedTokenCache<Box<dyn Persistence>>;
+
+/// Makes the [`AzureCliCache`] over the store Azure CLI uses here (see
+/// [`AzureCli::with_cache_builder`]).
+type BuildCache = dyn Fn(Box<dyn Persistence>) -> AzureCliCache + Send + Sync;
+
+/// The caller's [`BuildCache`], if any.
+#[derive(Clone, Default)]
+struct CacheBuilder(Option<Arc<BuildCache>>);
+
+impl std::fmt::Debug for CacheBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "CacheBuilder(caller's)" } else { "CacheBuilder(preset's)" })
+    }
+}
 
 /// Whoever is signed in to Azure CLI, as a token source. Cheap to create;
 /// the profile is re-read on every call (so `az account set` is seen), the
@@ -116,6 +130,7 @@ pub struct AzureCli {
     dir: PathBuf,
     http: HttpOptions,
     login_endpoint: Option<String>,
+    build_cache: CacheBuilder,
     cache: Arc<OnceLock<Arc<AzureCliCache>>>,
 }
 
@@ -147,7 +162,13 @@ impl AzureCli {
             })?;
             http = http.trusted_roots_pem(&pem)?;
         }
-        Ok(AzureCli { dir: dir.into(), http, login_endpoint: None, cache: Arc::default() })
+        Ok(AzureCli {
+            dir: dir.into(),
+            http,
+            login_endpoint: None,
+            build_cache: CacheBuilder::default(),
+            cache: Arc::default(),
+        })
     }
 
     /// Timeouts, retries, trusted roots of token requests (replaces the
@@ -161,6 +182,25 @@ impl AzureCli {
     /// active cloud's `endpoint_active_directory`.
     pub fn with_login_endpoint(mut self, endpoint: &str) -> Self {
         self.login_endpoint = Some(endpoint.to_owned());
+        self
+    }
+
+    /// Opens the token cache with the caller's settings: `build` gets the
+    /// store Azure CLI uses here (chosen as without this call: its file, or
+    /// DPAPI where it encrypts) and returns the cache over it, e.g. with lock
+    /// options, [`OnCorrupt`](msal_extensions::OnCorrupt) or
+    /// `keep_replaced` of the caller's choosing. It should keep the write
+    /// convention Azure CLI's MSAL Python reads
+    /// (`Preset::AzureCli.resolve()?.token_cache_over(store)` has it).
+    /// Without this call the cache is the `azure-cli` preset's
+    /// [`token_cache`](msal_extensions::presets::ResolvedPreset::token_cache)
+    /// settings.
+    pub fn with_cache_builder(
+        mut self,
+        build: impl Fn(Box<dyn Persistence>) -> AzureCliCache + Send + Sync + 'static,
+    ) -> Self {
+        self.build_cache = CacheBuilder(Some(Arc::new(build)));
+        self.cache = Arc::default();
         self
     }
 
@@ -233,35 +273,39 @@ impl AzureCli {
                 reason: "this source speaks to Entra ID only; use `az account get-access-token`".into(),
             });
         }
-        match endpoint.strip_prefix("https://") {
-            Some(host) if !host.is_empty() && !host.contains('/') => Authority::entra(host, tenant),
-            _ => Err(Error::invalid(
+        Authority::parse_entra(&format!("{endpoint}/{tenant}")).map_err(|_| {
+            Error::invalid(
                 "login endpoint",
-                format!("{endpoint} (cloud {}) is not https://host[:port]", cloud.name),
-            )),
-        }
+                format!(
+                    "{endpoint} (cloud {}) is not https://host[:port], or tenant {tenant:?} is malformed",
+                    cloud.name
+                ),
+            )
+        })
     }
 
     /// Azure CLI's token cache: the `azure-cli` preset for this folder, or
-    /// the plaintext file when encryption is turned off on Windows.
+    /// the plaintext file when encryption is turned off on Windows; with the
+    /// preset's settings (written as Azure CLI's MSAL Python writes: app
+    /// tokens' `home_account_id: null`), or the caller's
+    /// ([`with_cache_builder`](Self::with_cache_builder)).
     fn cache(&self, config: &CliConfig) -> Result<Arc<AzureCliCache>> {
         if let Some(c) = self.cache.get() {
             return Ok(c.clone());
         }
+        let dir = self.dir.as_os_str().to_owned();
+        let env = |k: &str| if k == "AZURE_CONFIG_DIR" { Some(dir.clone()) } else { std::env::var_os(k) };
+        let preset = Preset::AzureCli.resolve_for(Platform::current(), &env)?;
         let persistence: Box<dyn Persistence> = match (config.encrypt, cfg!(windows)) {
             (false, true) => Box::new(FilePersistence::new(self.dir.join("msal_token_cache.json"))?),
             (true, false) => return Err(service_principal::unsupported_encryption()),
-            _ => {
-                let dir = self.dir.as_os_str().to_owned();
-                let env =
-                    |k: &str| if k == "AZURE_CONFIG_DIR" { Some(dir.clone()) } else { std::env::var_os(k) };
-                Box::new(Preset::AzureCli.resolve_for(Platform::current(), &env)?.open()?)
-            }
+            _ => Box::new(preset.open()?),
         };
-        // Written as Azure CLI's MSAL Python writes (app tokens' `home_account_id: null`).
-        let convention = WriteConvention::for_preset(Preset::AzureCli);
-        let cache = || Arc::new(PersistedTokenCache::new(persistence).write_convention(convention));
-        Ok(self.cache.get_or_init(cache).clone())
+        let cache = match &self.build_cache.0 {
+            Some(build) => build(persistence),
+            None => preset.token_cache_over(persistence),
+        };
+        Ok(self.cache.get_or_init(|| Arc::new(cache)).clone())
     }
 
     fn user_token(
@@ -301,10 +345,16 @@ impl AzureCli {
         scopes: &[&str],
         config: &CliConfig,
     ) -> Result<AuthenticationResult> {
-        let store = service_principal::path(&self.dir, config.encrypt);
-        let entries = service_principal::load(&self.dir, config.encrypt)?;
-        let credential = service_principal::pick(&entries, client_id, tenant, &store)?.credential(&store)?;
-        ConfidentialClient::new(client_id, credential, self.cache(config)?)
+        // Read and checked only when a renewal needs it: a cache hit reads
+        // neither the entries nor the certificate, nor parses the key.
+        let (dir, encrypt) = (self.dir.clone(), config.encrypt);
+        let (id, tenant) = (client_id.to_owned(), tenant.to_owned());
+        let credential = move || {
+            let store = service_principal::path(&dir, encrypt);
+            let entries = service_principal::load(&dir, encrypt)?;
+            service_principal::pick(&entries, &id, &tenant, &store)?.credential(&store)
+        };
+        ConfidentialClient::with_deferred_credential(client_id, credential, self.cache(config)?)
             .with_authority(authority)
             .with_http(self.http.clone())
             .acquire_token_for_client(scopes)
@@ -411,27 +461,41 @@ impl AzureCliToken {
     /// The JSON `az account get-access-token -o json` prints: keys sorted,
     /// two-space indent, a final newline. It holds the token.
     pub fn to_az_json(&self) -> String {
-        let mut m = Map::new();
-        m.insert("accessToken".into(), self.access_token.expose().into());
-        m.insert("expiresOn".into(), self.expires_on_local().into());
-        m.insert("expires_on".into(), self.expires_on.into());
-        if let Some(s) = &self.subscription {
-            m.insert("subscription".into(), s.as_str().into());
-        }
-        m.insert("tenant".into(), self.tenant.as_str().into());
-        m.insert("tokenType".into(), self.token_type.as_str().into());
-        let mut s = serde_json::to_string_pretty(&Value::Object(m)).expect("strings and numbers serialise");
-        s.push('\n');
-        s
+        az_json(
+            &self.access_token,
+            &self.token_type,
+            self.expires_on,
+            self.subscription.as_deref(),
+            &self.tenant,
+        )
     }
 }
 
-/// The `expiresOn` text Azure CLI prints for an expiry of `expires_on` unix
-/// seconds: local time as `%Y-%m-%d %H:%M:%S.%f` (what
-/// [`AzureCliToken::expires_on_local`] gives), for tools printing Azure
-/// CLI's JSON for tokens from other caches.
-pub fn expires_on_text(expires_on: i64) -> String {
-    local_time(expires_on)
+/// The JSON `az account get-access-token -o json` prints for a token (what
+/// [`AzureCliToken::to_az_json`] gives), for tools printing it for tokens
+/// from other caches: `accessToken`, `expiresOn` (local time,
+/// `%Y-%m-%d %H:%M:%S.%f`), `expires_on` (unix seconds), `subscription`
+/// (when given), `tenant`, `tokenType`; keys sorted, two-space indent, a
+/// final newline. It holds the token.
+pub fn az_json(
+    access_token: &Secret,
+    token_type: &str,
+    expires_on: i64,
+    subscription: Option<&str>,
+    tenant: &str,
+) -> String {
+    let mut m = Map::new();
+    m.insert("accessToken".into(), access_token.expose().into());
+    m.insert("expiresOn".into(), local_time(expires_on).into());
+    m.insert("expires_on".into(), expires_on.into());
+    if let Some(s) = subscription {
+        m.insert("subscription".into(), s.into());
+    }
+    m.insert("tenant".into(), tenant.into());
+    m.insert("tokenType".into(), token_type.into());
+    let mut s = serde_json::to_string_pretty(&Value::Object(m)).expect("strings and numbers serialise");
+    s.push('\n');
+    s
 }
 
 /// Unix seconds as local time, `%Y-%m-%d %H:%M:%S.000000`, through the C
