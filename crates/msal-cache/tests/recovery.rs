@@ -172,7 +172,7 @@ fn a_fifo_at_the_lockfile_path_makes_every_command_fail_at_once() {
         );
     }
     let r = prompt(&["doctor", "--cache", c, "--no-secret-store"]);
-    assert!(r.code == 1 && r.out.contains("a FIFO (named pipe), not a lockfile"), "{}", r.out);
+    assert!(r.code == 1 && r.out.contains("a named pipe (FIFO), not a lockfile"), "{}", r.out);
     assert_eq!(prompt(&["accounts", "--cache", c]).code, 0, "reads need no lock");
     assert_eq!(std::fs::read(&cache).unwrap(), before);
     assert!(std::fs::symlink_metadata(&lockfile).unwrap().file_type().is_fifo());

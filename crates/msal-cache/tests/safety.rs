@@ -330,7 +330,18 @@ fn doctor_reports_a_lockfile_that_is_not_a_file_and_its_fix_works() {
     // A FIFO is looked at without being opened: doctor does not hang on it.
     mkfifo(&lockfile);
     let r = finish(cli().args(["doctor", "--cache", s(&cache), "--no-secret-store"]), 20);
-    assert!(r.code == 1 && r.out.contains("is a FIFO (named pipe), not a lockfile"), "{}", r.out);
+    assert!(r.code == 1 && r.out.contains("is a named pipe (FIFO), not a lockfile"), "{}", r.out);
+    paste_into_shell(quoted_command(&fix_of(&r.out, "lockfile")));
+    assert!(!lockfile.exists() && dir.path("c.json.lockfile.not-a-lockfile").exists());
+    // A symbolic link (never followed): the link is removed, not what it points to.
+    let target = dir.path("target");
+    std::fs::write(&target, "").unwrap();
+    std::os::unix::fs::symlink(&target, &lockfile).unwrap();
+    let r = run(&["doctor", "--cache", s(&cache), "--no-secret-store"]);
+    assert!(r.code == 1 && r.out.contains("is a symbolic link, not a lockfile"), "{}", r.out);
+    paste_into_shell(quoted_command(&fix_of(&r.out, "lockfile")));
+    assert!(std::fs::symlink_metadata(&lockfile).is_err() && target.exists());
+    assert_eq!(run(&["doctor", "--cache", s(&cache), "--no-secret-store"]).code, 0);
 }
 
 #[test]

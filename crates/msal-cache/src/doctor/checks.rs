@@ -293,11 +293,16 @@ any msal-cache command or Rust program using msal-extensions clears a dead holde
 in under a millisecond";
 
 fn lock_finding(lockfile: &Path, hint: &str) -> Finding {
-    if let Some(f) = odd_lockfile(lockfile) {
-        return f;
+    // The library never follows a symbolic link at the lockfile path, and
+    // reports it as an I/O error: named here, with its own fix.
+    if std::fs::symlink_metadata(lockfile).is_ok_and(|m| m.file_type().is_symlink()) {
+        return not_a_lockfile(lockfile, "a symbolic link");
     }
+    // The library opens the lockfile without blocking (a FIFO cannot hang
+    // doctor) and names anything that is not a regular file.
     let state = match lock::inspect(lockfile) {
         Ok(s) => s,
+        Err(Error::LockfileUnusable { found, .. }) => return not_a_lockfile(lockfile, found),
         Err(e) => {
             return finding(
                 Level::Problem,
@@ -359,20 +364,12 @@ fn stale(message: String, advice: String, lockfile: &Path) -> Finding {
     Finding { action, ..finding(Level::Problem, "lockfile", message, Some(advice)) }
 }
 
-/// A lockfile path that holds something other than a regular file: every
-/// process taking the lock would fail or wait on it. Looked at without
-/// opening it (opening a FIFO blocks).
-fn odd_lockfile(lockfile: &Path) -> Option<Finding> {
-    let t = std::fs::symlink_metadata(lockfile).ok()?.file_type();
-    if t.is_file() {
-        return None;
-    }
-    let what = match () {
-        _ if t.is_dir() => "a directory",
-        _ if t.is_symlink() => "a symbolic link",
-        _ => special_file_kind(&t),
-    };
-    let (fix, action) = if t.is_symlink() {
+/// A lockfile path that holds `what` (a symbolic link, or what the library
+/// found there instead of a regular file): every process taking the lock
+/// fails at once. The fix removes a link (not its target) and moves anything
+/// else aside.
+fn not_a_lockfile(lockfile: &Path, what: &str) -> Finding {
+    let (fix, action) = if what == "a symbolic link" {
         let advice = format!("remove the link (not what it points to): `rm {}`", q(lockfile));
         (advice, Action::RemoveLink(lockfile.to_path_buf()))
     } else {
@@ -383,23 +380,7 @@ fn odd_lockfile(lockfile: &Path) -> Option<Finding> {
     };
     let message =
         format!("{} is {what}, not a lockfile: every process taking the lock fails at once", shown(lockfile));
-    Some(Finding { action: Some(action), ..finding(Level::Problem, "lockfile", message, Some(fix)) })
-}
-
-#[cfg(unix)]
-fn special_file_kind(t: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    match () {
-        _ if t.is_fifo() => "a FIFO (named pipe)",
-        _ if t.is_socket() => "a socket",
-        _ if t.is_char_device() || t.is_block_device() => "a device",
-        _ => "not a regular file",
-    }
-}
-
-#[cfg(not(unix))]
-fn special_file_kind(_t: &std::fs::FileType) -> &'static str {
-    "not a regular file"
+    Finding { action: Some(action), ..finding(Level::Problem, "lockfile", message, Some(fix)) }
 }
 
 fn describe_holder(h: Option<&msal_extensions::LockHolder>) -> String {
