@@ -50,6 +50,10 @@ fn every_command_that_replaces_content_keeps_a_copy_and_says_where() {
     let out = ok(&["clear", "--cache", s(&cache), "--yes"]);
     assert_eq!(std::fs::read(kept_file(&out, "the content it held")).unwrap(), before_clear);
     assert_eq!(token_count(&cache), 0);
+    // doctor points every copy out (the library's `.backup-`/`.corrupt-` names), and nothing else.
+    std::fs::write(dir.path("c.json.backup"), "not a copy").unwrap();
+    let r = run(&["doctor", "--cache", s(&cache), "--no-secret-store"]);
+    assert!(r.out.contains("copies: 3 copies of the cache beside it"), "{}", r.out);
 
     let target = dir.path("export.json");
     std::fs::write(&target, "an earlier export").unwrap();

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use msal_extensions::lock::{self, LockState};
-use msal_extensions::{Error, LocationRole, Persistence, StoreKind, TokenCache};
+use msal_extensions::{CopyReason, Error, LocationRole, Persistence, StoreKind, TokenCache};
 
 use super::fix::Action;
 use super::{Finding, Level, finding};
@@ -448,6 +448,8 @@ fn unreadable(src: &Source, e: &Error) -> Finding {
 /// (`.corrupt-*`) and the content commands replaced (`.backup-*`).
 fn leftover_finding(location: &Path, role: LocationRole) -> Option<Finding> {
     let (dir, name) = (parent(location), location.file_name()?.to_str()?);
+    // `<cache>.<tag>-<hash>`, named as the library names its copies.
+    let infixes = [CopyReason::Corrupt, CopyReason::Replaced].map(|r| format!(".{}-", r.tag()));
     let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
         .ok()?
         .filter_map(|e| e.ok())
@@ -455,7 +457,7 @@ fn leftover_finding(location: &Path, role: LocationRole) -> Option<Finding> {
             e.file_name()
                 .to_str()
                 .and_then(|n| n.strip_prefix(name))
-                .is_some_and(|rest| rest.starts_with(".corrupt-") || rest.starts_with(".backup-"))
+                .is_some_and(|rest| infixes.iter().any(|i| rest.starts_with(i.as_str())))
         })
         .map(|e| e.path())
         .collect();
