@@ -108,41 +108,28 @@ fn account_label(c: &TokenCache, hai: &Option<String>) -> String {
 
 /// Every access, refresh and id token.
 pub fn token_rows(c: &TokenCache) -> Vec<TokenRow> {
-    let mut rows = Vec::new();
-    for (_, t) in c.access_tokens() {
-        rows.push(TokenRow {
-            kind: "access",
-            client: s(&t.client_id),
-            account: account_label(c, &t.home_account_id),
-            scopes: s(&t.target),
-            expires_on: t.expires_on,
-            family_id: String::new(),
-            fingerprint: fp(&t.secret),
-        });
-    }
-    for (_, t) in c.refresh_tokens() {
-        rows.push(TokenRow {
-            kind: "refresh",
-            client: s(&t.client_id),
-            account: account_label(c, &t.home_account_id),
-            scopes: s(&t.target),
-            expires_on: None,
-            family_id: s(&t.family_id),
-            fingerprint: fp(&t.secret),
-        });
-    }
-    for (_, t) in c.id_tokens() {
-        rows.push(TokenRow {
-            kind: "id",
-            client: s(&t.client_id),
-            account: account_label(c, &t.home_account_id),
-            scopes: String::new(),
-            expires_on: None,
-            family_id: String::new(),
-            fingerprint: fp(&t.secret),
-        });
-    }
-    rows
+    // What every kind of token has; each kind adds its own fields.
+    let row = |kind, client: &Option<String>, hai: &Option<String>, secret: &Option<Secret>| TokenRow {
+        kind,
+        client: s(client),
+        account: account_label(c, hai),
+        scopes: String::new(),
+        expires_on: None,
+        family_id: String::new(),
+        fingerprint: fp(secret),
+    };
+    let access = c.access_tokens().map(|(_, t)| TokenRow {
+        scopes: s(&t.target),
+        expires_on: t.expires_on,
+        ..row("access", &t.client_id, &t.home_account_id, &t.secret)
+    });
+    let refresh = c.refresh_tokens().map(|(_, t)| TokenRow {
+        scopes: s(&t.target),
+        family_id: s(&t.family_id),
+        ..row("refresh", &t.client_id, &t.home_account_id, &t.secret)
+    });
+    let id = c.id_tokens().map(|(_, t)| row("id", &t.client_id, &t.home_account_id, &t.secret));
+    access.chain(refresh).chain(id).collect()
 }
 
 /// `msal-cache accounts`.
