@@ -447,18 +447,26 @@ fn demo_never_replaces_an_existing_cache_and_uses_a_fresh_private_folder() {
     let dir = Scratch::new("demo-fresh");
     let existing = write_cache(&dir.path("msal_token_cache.bin"), &fixture());
     let before = std::fs::read(&existing).unwrap();
-    // A folder someone else could have prepared at a predictable name.
-    let trap = dir.path("msal-cache-demo-1");
-    std::fs::create_dir(&trap).unwrap();
-    std::fs::set_permissions(&trap, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let out = ok(&["demo", "--processes", "2", "--updates", "2", "--plaintext", "--dir", s(&dir.0)]);
-    assert!(out.contains("OK: nothing lost: 4 of 4"), "{out}");
-    assert_eq!(std::fs::read(&existing).unwrap(), before, "the demo replaced an existing cache");
-    let used = demo_folder(&out);
-    assert_eq!(used.parent(), Some(dir.0.as_path()), "{out}");
-    assert_ne!(used, trap);
-    assert_eq!(mode(&used), 0o700);
-    assert!(std::fs::read_dir(&trap).unwrap().next().is_none(), "the prepared folder was left alone");
+    // Two runs in the same folder: each makes a fresh private folder of its
+    // own (a name nobody could have prepared), never the other's.
+    let mut used = Vec::new();
+    for _ in 0..2 {
+        let existed: Vec<PathBuf> = std::fs::read_dir(&dir.0).unwrap().map(|e| e.unwrap().path()).collect();
+        let out = ok(&["demo", "--processes", "2", "--updates", "2", "--plaintext", "--dir", s(&dir.0)]);
+        assert!(out.contains("OK: nothing lost: 4 of 4"), "{out}");
+        assert_eq!(std::fs::read(&existing).unwrap(), before, "the demo replaced an existing cache");
+        let folder = demo_folder(&out);
+        assert_eq!(folder.parent(), Some(dir.0.as_path()), "{out}");
+        assert!(!existed.contains(&folder), "the run made {folder:?} itself: {existed:?}");
+        assert_eq!(mode(&folder), 0o700);
+        let name = folder.file_name().unwrap().to_str().unwrap().to_owned();
+        assert!(
+            name.starts_with("msal-cache-demo-") && name.len() == "msal-cache-demo-".len() + 16,
+            "{name}"
+        );
+        used.push(folder);
+    }
+    assert_ne!(used[0], used[1], "each run makes a folder of its own");
     // Default: a fresh folder in the temp dir, removed afterwards.
     let tmp = dir.path("tmp");
     std::fs::create_dir(&tmp).unwrap();
