@@ -367,6 +367,68 @@ fn outage_from_the_start_is_bounded_and_reported() {
     assert!(dropping.access_token(&app, &query(&app, scope)).unwrap().is_some());
 }
 
+/// A TCP server that accepts connections and never answers: a hung Redis
+/// (or a black-holed one). Nothing to skip: it needs no Redis server.
+fn silent_server() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://127.0.0.1:{}", l.local_addr().unwrap().port());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        held.extend(l.incoming().flatten());
+    });
+    url
+}
+
+/// The bound of the silent-server tests, and what a call may take past it:
+/// generous, as the tests run beside others on two cores (unoptimised); a
+/// call that waits for a silent server twice (a retry, a second reply, the
+/// next cluster node) takes two bounds or more.
+const SILENT_BOUND: Duration = Duration::from_millis(500);
+const SILENT_SLACK: Duration = Duration::from_millis(450);
+
+/// Against a server that accepts and never answers (one node, and a
+/// cluster of three such nodes), every call returns within the bound, each
+/// made on a fresh cache so that it is the one meeting the silent server.
+#[test]
+fn a_silent_server_never_holds_a_call_past_the_bound() {
+    let url = silent_server();
+    let nodes = [silent_server(), silent_server(), silent_server()];
+    let app = Partition::app("client-1", "tenant-1");
+    let scope = "api://x/.default";
+    let calls: [(&str, &dyn Fn(&msal_extensions::distributed::DistributedTokenCache)); 9] = [
+        ("add", &|c| drop(c.add(&app, &response(&app, scope, "tok", 3600)))),
+        ("access_token", &|c| drop(c.access_token(&app, &query(&app, scope)))),
+        ("refresh_token", &|c| drop(c.refresh_token(&app, "u.t", "client-1"))),
+        ("accounts", &|c| drop(c.accounts(&app))),
+        ("list_partitions", &|c| drop(c.list_partitions())),
+        ("load_partition", &|c| drop(c.load_partition(&app))),
+        ("partition_entries", &|c| drop(c.partition_entries(&app))),
+        ("remove_partition", &|c| drop(c.remove_partition(&app))),
+        ("flush", &|c| drop(c.flush(Duration::from_millis(50)))),
+    ];
+    for cluster in [false, true] {
+        let build = || {
+            let b = if cluster {
+                DistributedCacheBuilder::cluster(&nodes)
+            } else {
+                DistributedCacheBuilder::new(&url)
+            };
+            b.key_ring(ring_a()).timeout(SILENT_BOUND).build().unwrap()
+        };
+        let mut took = Vec::new();
+        for (name, call) in &calls {
+            let cache = build();
+            let t0 = Instant::now();
+            call(&cache);
+            took.push((*name, t0.elapsed()));
+        }
+        eprintln!("silent server (cluster: {cluster}), bound {SILENT_BOUND:?}: {took:?}");
+        for (name, t) in took {
+            assert!(t < SILENT_BOUND + SILENT_SLACK, "{name} (cluster: {cluster}) took {t:?}");
+        }
+    }
+}
+
 #[test]
 fn encryption_must_be_chosen() {
     let e = DistributedCacheBuilder::new("redis://127.0.0.1:1").build().unwrap_err();
@@ -874,6 +936,56 @@ mod async_api {
     fn async_round_trip_cluster() {
         let Some(t) = target(true) else { return };
         round_trip_async(&t);
+    }
+
+    /// The async API against a server that accepts and never answers: as
+    /// the blocking one's test.
+    #[test]
+    fn async_silent_server_never_holds_a_call_past_the_bound() {
+        let url = silent_server();
+        let nodes = [silent_server(), silent_server(), silent_server()];
+        let app = Partition::app("client-1", "tenant-1");
+        let scope = "api://x/.default";
+        runtime().block_on(async {
+            for cluster in [false, true] {
+                let mut took = Vec::new();
+                for name in [
+                    "add",
+                    "access_token",
+                    "refresh_token",
+                    "accounts",
+                    "list_partitions",
+                    "load_partition",
+                    "partition_entries",
+                    "remove_partition",
+                    "flush",
+                ] {
+                    let b = if cluster {
+                        DistributedCacheBuilder::cluster(&nodes)
+                    } else {
+                        DistributedCacheBuilder::new(&url)
+                    };
+                    let c = b.key_ring(ring_a()).timeout(SILENT_BOUND).build_async().unwrap();
+                    let t0 = Instant::now();
+                    match name {
+                        "add" => drop(c.add(&app, &response(&app, scope, "tok", 3600)).await),
+                        "access_token" => drop(c.access_token(&app, &query(&app, scope)).await),
+                        "refresh_token" => drop(c.refresh_token(&app, "u.t", "client-1").await),
+                        "accounts" => drop(c.accounts(&app).await),
+                        "list_partitions" => drop(c.list_partitions().await),
+                        "load_partition" => drop(c.load_partition(&app).await),
+                        "partition_entries" => drop(c.partition_entries(&app).await),
+                        "remove_partition" => drop(c.remove_partition(&app).await),
+                        _ => drop(c.flush(Duration::from_millis(50)).await),
+                    }
+                    took.push((name, t0.elapsed()));
+                }
+                eprintln!("async, silent server (cluster: {cluster}), bound {SILENT_BOUND:?}: {took:?}");
+                for (name, t) in took {
+                    assert!(t < SILENT_BOUND + SILENT_SLACK, "{name} (cluster: {cluster}) took {t:?}");
+                }
+            }
+        });
     }
 
     /// Redis unreachable: async calls return within the bound, lookups come

@@ -14,7 +14,7 @@ use redis::cluster_async::ClusterConnection;
 
 use super::backend::{
     Backend, Cas, CasArgs, L2Error, L2Result, Read, cas_cmd, cas_pipe, cas_replies, cas_reply, delete_cmd,
-    index_reply, read_cmd, read_reply, remaining,
+    index_reply, read_cmd, read_reply, remaining, scan_cmd,
 };
 use super::servers::{self, Servers};
 use crate::error::Result;
@@ -116,14 +116,15 @@ impl AsyncRedis {
     }
 
     /// Runs `op` on a connection, bounded by `deadline`.
-    async fn with<T, F, Fut>(&self, deadline: Instant, op: F) -> L2Result<T>
+    async fn with<T, E, F, Fut>(&self, deadline: Instant, op: F) -> L2Result<T>
     where
+        E: Into<L2Error>,
         F: FnOnce(Conn) -> Fut,
-        Fut: Future<Output = redis::RedisResult<T>>,
+        Fut: Future<Output = Result<T, E>>,
     {
         let work = async {
             let conn = self.conn().await?;
-            Ok::<T, L2Error>(op(conn).await?)
+            op(conn).await.map_err(Into::into)
         };
         match tokio::time::timeout(remaining(deadline), work).await {
             Ok(r) => r,
@@ -134,14 +135,16 @@ impl AsyncRedis {
     async fn scan_all(&self, pattern: &str, deadline: Instant) -> L2Result<Vec<String>> {
         let first = match &self.nodes {
             Nodes::Single(_) => {
-                return self.with(deadline, |mut c| async move { scan_node(&mut c, pattern).await }).await;
+                return self
+                    .with(deadline, |mut c| async move { scan_node(&mut c, pattern, deadline).await })
+                    .await;
             }
             Nodes::Cluster(c) => &c.2,
         };
         let masters = self
             .with(deadline, |mut c| async move {
                 let slots: redis::Value = redis::cmd("CLUSTER").arg("SLOTS").query_async(&mut c).await?;
-                Ok(servers::masters_of(slots))
+                Ok::<_, redis::RedisError>(servers::masters_of(slots))
             })
             .await?;
         let mut keys = Vec::new();
@@ -149,7 +152,7 @@ impl AsyncRedis {
             let info = servers::node_info(first, &host, port);
             let work = async {
                 let mut conn = Client::open(info)?.get_multiplexed_async_connection().await?;
-                scan_node(&mut conn, pattern).await
+                scan_node(&mut conn, pattern, deadline).await
             };
             let found =
                 tokio::time::timeout(remaining(deadline), work).await.map_err(|_| L2Error::timeout())??;
@@ -159,19 +162,20 @@ impl AsyncRedis {
     }
 }
 
-/// `SCAN` of one node, to the end.
-async fn scan_node<C: ConnectionLike + Send>(conn: &mut C, pattern: &str) -> redis::RedisResult<Vec<String>> {
+/// `SCAN` of one node, to the end or to `deadline` (checked between pages;
+/// the caller's timer bounds a page).
+async fn scan_node<C: ConnectionLike + Send>(
+    conn: &mut C,
+    pattern: &str,
+    deadline: Instant,
+) -> L2Result<Vec<String>> {
     let mut cursor: u64 = 0;
     let mut keys = Vec::new();
     loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(conn)
-            .await?;
+        if Instant::now() >= deadline {
+            return Err(L2Error::timeout());
+        }
+        let (next, batch): (u64, Vec<String>) = scan_cmd(cursor, pattern).query_async(conn).await?;
         keys.extend(batch);
         if next == 0 {
             return Ok(keys);

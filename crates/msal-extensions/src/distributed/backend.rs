@@ -91,6 +91,13 @@ pub(crate) fn cas_cmd(a: &CasArgs<'_>) -> redis::Cmd {
     c
 }
 
+/// One page of `SCAN` for keys matching `pattern`, from `cursor` (0 starts).
+pub(crate) fn scan_cmd(cursor: u64, pattern: &str) -> redis::Cmd {
+    let mut c = redis::cmd("SCAN");
+    c.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000);
+    c
+}
+
 /// A pipeline of [`CAS_SCRIPT`]s.
 pub(crate) fn cas_pipe(args: &[CasArgs<'_>]) -> redis::Pipeline {
     let mut p = redis::pipe();

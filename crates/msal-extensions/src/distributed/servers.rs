@@ -46,6 +46,15 @@ pub(crate) fn first_info(urls: &[String]) -> Result<ConnectionInfo> {
     first.as_str().into_connection_info().map_err(|e| bad_url(first, e))
 }
 
+/// `info` without the `CLIENT SETINFO` pair the client sends after
+/// connecting: its two replies are read one after the other, each with the
+/// whole connect timeout, so a server that accepts and never answers would
+/// hold a blocking connect for twice the caller's bound.
+pub(crate) fn without_setinfo(info: ConnectionInfo) -> ConnectionInfo {
+    let settings = info.redis_settings().clone().set_skip_set_lib_name();
+    info.set_redis_settings(settings)
+}
+
 /// `first`'s settings (credentials, TLS, protocol) at another node's address.
 pub(crate) fn node_info(first: &ConnectionInfo, host: &str, port: u16) -> ConnectionInfo {
     let addr = match first.addr().clone() {

@@ -3,18 +3,20 @@
 //! A connection is taken from the pool for one operation and put back only
 //! if the operation succeeded; one that failed is dropped, so the next
 //! operation reconnects. Every socket read, write and connect is bounded by
-//! the time left until the caller's deadline.
+//! the time left until the caller's deadline; connecting to a cluster, which
+//! the `redis` crate does node by node with its own timeouts, is bounded by
+//! waiting for it on a helper thread.
 
 use std::future::{Future, ready};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConnection};
-use redis::{Client, Connection, ConnectionLike};
+use redis::{Client, Connection, ConnectionLike, IntoConnectionInfo};
 
 use super::backend::{
     Backend, Cas, CasArgs, L2Error, L2Result, Read, cas_cmd, cas_pipe, cas_replies, cas_reply, delete_cmd,
-    index_reply, read_cmd, read_reply, remaining,
+    index_reply, read_cmd, read_reply, remaining, scan_cmd,
 };
 use super::servers::{self, Servers};
 use crate::error::Result;
@@ -55,7 +57,8 @@ impl Conn {
 /// Blocking access to one Redis server or one Redis Cluster.
 pub(crate) struct SyncRedis {
     nodes: Nodes,
-    pool: Mutex<Vec<Conn>>,
+    /// Shared with the helper threads that connect to a cluster.
+    pool: Arc<Mutex<Vec<Conn>>>,
     endpoint: String,
 }
 
@@ -63,23 +66,26 @@ impl SyncRedis {
     pub(crate) fn new(servers: &Servers, timeout: Duration) -> Result<Self> {
         let nodes = match servers {
             Servers::Single(url) => {
-                Nodes::Single(Client::open(url.as_str()).map_err(|e| servers::bad_url(url, e))?)
+                let info = url.as_str().into_connection_info().map_err(|e| servers::bad_url(url, e))?;
+                let info = servers::without_setinfo(info);
+                Nodes::Single(Client::open(info).map_err(|e| servers::bad_url(url, e))?)
             }
             Servers::Cluster(urls) => Nodes::Cluster(Box::new((
                 ClusterClientBuilder::new(urls.iter().map(String::as_str))
                     .connection_timeout(timeout)
                     .response_timeout(timeout)
-                    // Redirections and reconnects are retried a few times,
-                    // briefly; the caller's deadline bounds the whole call.
-                    .retries(3)
-                    .min_retry_wait(5)
-                    .max_retry_wait(50)
+                    // No retries: the crate's retry of a timed-out command
+                    // reconnects and waits a whole response timeout again,
+                    // several bounds in all. A failed call is an outage to
+                    // the engine, whose probe and queue take over; a moved
+                    // slot is learned by the next connection.
+                    .retries(0)
                     .build()
                     .map_err(|e| servers::bad_url(&urls.join(","), e))?,
                 servers::first_info(urls)?,
             ))),
         };
-        Ok(SyncRedis { nodes, pool: Mutex::new(Vec::new()), endpoint: servers.endpoint() })
+        Ok(SyncRedis { nodes, pool: Arc::new(Mutex::new(Vec::new())), endpoint: servers.endpoint() })
     }
 
     fn take(&self, deadline: Instant) -> L2Result<Conn> {
@@ -95,36 +101,63 @@ impl SyncRedis {
     fn connect(&self, deadline: Instant) -> L2Result<Conn> {
         match &self.nodes {
             Nodes::Single(c) => Ok(Conn::Single(c.get_connection_with_timeout(remaining(deadline))?)),
-            Nodes::Cluster(c) => Ok(Conn::Cluster(Box::new(c.0.get_connection()?))),
+            Nodes::Cluster(c) => self.connect_cluster(&c.0, deadline),
+        }
+    }
+
+    /// Connects to the cluster on a helper thread, waiting for it until
+    /// `deadline`: the `redis` crate tries the nodes one after the other,
+    /// each with the whole connection and response timeouts. A connection
+    /// made after the deadline goes to the pool for the next operation.
+    fn connect_cluster(&self, client: &ClusterClient, deadline: Instant) -> L2Result<Conn> {
+        let (tx, rx) = mpsc::channel();
+        let (client, pool) = (client.clone(), self.pool.clone());
+        std::thread::Builder::new()
+            .name("msal-distributed-connect".into())
+            .spawn(move || {
+                if let Err(mpsc::SendError(Ok(late))) = tx.send(client.get_connection()) {
+                    pool.lock().unwrap_or_else(|p| p.into_inner()).push(Conn::Cluster(Box::new(late)));
+                }
+            })
+            .map_err(|e| L2Error(Some(Box::new(e))))?;
+        match rx.recv_timeout(remaining(deadline)) {
+            Ok(conn) => Ok(Conn::Cluster(Box::new(conn?))),
+            Err(_) => Err(L2Error::timeout()),
         }
     }
 
     /// Runs `f` on a pooled connection; keeps the connection only on success.
-    fn with<T>(&self, deadline: Instant, f: impl FnOnce(&mut Conn) -> redis::RedisResult<T>) -> L2Result<T> {
+    fn with<T, E: Into<L2Error>>(
+        &self,
+        deadline: Instant,
+        f: impl FnOnce(&mut Conn) -> Result<T, E>,
+    ) -> L2Result<T> {
         if Instant::now() >= deadline {
             return Err(L2Error::timeout());
         }
         let mut conn = self.take(deadline)?;
-        let out = f(&mut conn)?;
+        let out = f(&mut conn).map_err(Into::into)?;
         self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
         Ok(out)
     }
 
     fn scan_all(&self, pattern: &str, deadline: Instant) -> L2Result<Vec<String>> {
         match &self.nodes {
-            Nodes::Single(_) => self.with(deadline, |c| scan_node(c.like(), pattern)),
+            Nodes::Single(_) => self.with(deadline, |c| scan_node(c, pattern, deadline)),
             Nodes::Cluster(c) => {
                 let first = &c.1;
                 let masters = self.with(deadline, |c| {
                     let slots: redis::Value = redis::cmd("CLUSTER").arg("SLOTS").query(c.like())?;
-                    Ok(servers::masters_of(slots))
+                    Ok::<_, redis::RedisError>(servers::masters_of(slots))
                 })?;
                 let mut keys = Vec::new();
                 for (host, port) in masters {
-                    let client = Client::open(servers::node_info(first, &host, port))?;
-                    let mut conn = client.get_connection_with_timeout(remaining(deadline))?;
-                    conn.set_read_timeout(Some(remaining(deadline)))?;
-                    keys.extend(scan_node(&mut conn, pattern)?);
+                    if Instant::now() >= deadline {
+                        return Err(L2Error::timeout());
+                    }
+                    let info = servers::without_setinfo(servers::node_info(first, &host, port));
+                    let conn = Client::open(info)?.get_connection_with_timeout(remaining(deadline))?;
+                    keys.extend(scan_node(&mut Conn::Single(conn), pattern, deadline)?);
                 }
                 Ok(keys)
             }
@@ -132,13 +165,17 @@ impl SyncRedis {
     }
 }
 
-/// `SCAN` of one node, to the end.
-pub(crate) fn scan_node(conn: &mut dyn ConnectionLike, pattern: &str) -> redis::RedisResult<Vec<String>> {
+/// `SCAN` of one node, to the end or to `deadline`: each page waits only
+/// for the time left.
+fn scan_node(conn: &mut Conn, pattern: &str, deadline: Instant) -> L2Result<Vec<String>> {
     let mut cursor: u64 = 0;
     let mut keys = Vec::new();
     loop {
-        let (next, batch): (u64, Vec<String>) =
-            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000).query(conn)?;
+        if Instant::now() >= deadline {
+            return Err(L2Error::timeout());
+        }
+        conn.set_timeouts(remaining(deadline))?;
+        let (next, batch): (u64, Vec<String>) = scan_cmd(cursor, pattern).query(conn.like())?;
         keys.extend(batch);
         if next == 0 {
             return Ok(keys);
@@ -172,7 +209,21 @@ impl Backend for SyncRedis {
     ) -> impl Future<Output = L2Result<Vec<Cas>>> + Send {
         ready(
             self.with(deadline, |c| match c {
-                Conn::Single(c) => cas_pipe(args).query::<Vec<redis::Value>>(c),
+                // The replies are read one by one, each for the time left:
+                // the crate's pipeline read would wait the whole socket
+                // timeout for every reply, even after one timed out.
+                Conn::Single(c) => {
+                    c.send_packed_command(&cas_pipe(args).get_packed_pipeline())?;
+                    let mut replies = Vec::with_capacity(args.len());
+                    for _ in args {
+                        if Instant::now() >= deadline {
+                            return Err(L2Error::timeout());
+                        }
+                        c.set_read_timeout(Some(remaining(deadline)))?;
+                        replies.push(c.recv_response()?);
+                    }
+                    Ok(replies)
+                }
                 // Every key of a partition is in one slot: the cluster
                 // pipeline sends the whole batch to one node.
                 Conn::Cluster(c) => {
@@ -180,7 +231,7 @@ impl Backend for SyncRedis {
                     for a in args {
                         cp.add_command(cas_cmd(a));
                     }
-                    cp.query::<Vec<redis::Value>>(c)
+                    Ok(cp.query::<Vec<redis::Value>>(c)?)
                 }
             })
             .and_then(cas_replies),
