@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{Scratch, b64url, peer_missing, worker_args, worker_command};
 use msal_extensions::distributed::{DistributedCacheBuilder, EntryKind, KeyRing, Partition, WriteOutcome};
-use msal_extensions::{AccessTokenQuery, Error, TokenResponse};
+use msal_extensions::{AccessTokenQuery, Error, TokenResponse, WriteConvention};
 
 // ---------------------------------------------------------------- fixtures
 
@@ -255,6 +255,34 @@ fn unencrypted_documents_are_msal_caches() {
     let strict = builder(&t).key_prefix(&pre).key_ring(ring_a()).build().unwrap();
     let e = strict.access_token(&app, &query(&app, "api://x/.default")).unwrap_err();
     assert!(matches!(e, Error::Decryption { .. }) && e.to_string().contains("unencrypted"), "{e}");
+}
+
+/// App-only tokens are written as the builder's convention says: MSAL
+/// Python's `null` by default, msal-node's `""` when asked.
+#[test]
+#[ignore = "needs redis-server; scripts/test.sh runs it"]
+fn app_tokens_follow_the_write_convention() {
+    let Some(t) = target(false) else { return };
+    for (convention, form) in [
+        (None, r#""home_account_id":null"#),
+        (Some(WriteConvention::MsalNode), r#""home_account_id":"""#),
+        (Some(WriteConvention::MsalPython), r#""home_account_id":null"#),
+    ] {
+        let pre = prefix("convention");
+        let b = builder(&t).key_prefix(&pre).unencrypted();
+        let cache = match convention {
+            Some(c) => b.write_convention(c),
+            None => b,
+        }
+        .build()
+        .unwrap();
+        let app = Partition::app("client-1", "tenant-1");
+        cache.add(&app, &response(&app, "api://x/.default", "tok", 3600)).unwrap();
+        let mut r = raw(&t);
+        let key = r.keys(&t, &pre).into_iter().find(|k| k.contains(":r:")).unwrap();
+        let doc = String::from_utf8(r.field(&key, "d").unwrap()).unwrap();
+        assert!(doc.contains(form), "{convention:?}: {doc}");
+    }
 }
 
 /// A value written with a key the reader lacks: `UnknownKey` naming it, for

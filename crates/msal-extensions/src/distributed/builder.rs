@@ -8,6 +8,7 @@ use super::engine::{Config, Hook};
 use super::events::CacheEvent;
 use super::servers::Servers;
 use super::{DistributedTokenCache, KeyRing};
+use crate::cache::WriteConvention;
 use crate::error::{Error, Result};
 
 /// Configures a [`DistributedTokenCache`] (or, with the `redis-async`
@@ -17,8 +18,10 @@ use crate::error::{Error, Result};
 /// asking Redis for 30 s, a 1 s bound on every call, 32 compare-and-set
 /// attempts per write, a 16 MiB queue for writes during an outage, refresh
 /// tokens kept 90 days after their last write, Redis probed every 20 ms to
-/// 2 s while down. Encryption must be chosen explicitly:
-/// [`key_ring`](Self::key_ring) or [`unencrypted`](Self::unencrypted).
+/// 2 s while down, app-only tokens written as MSAL Python writes them
+/// ([`write_convention`](Self::write_convention)). Encryption must be
+/// chosen explicitly: [`key_ring`](Self::key_ring) or
+/// [`unencrypted`](Self::unencrypted).
 #[must_use]
 pub struct DistributedCacheBuilder {
     pub(crate) servers: Servers,
@@ -54,6 +57,7 @@ impl DistributedCacheBuilder {
                 queue_capacity: 16 << 20,
                 refresh_token_lifetime: Duration::from_secs(90 * 86400),
                 max_probe_interval: Duration::from_secs(2),
+                convention: WriteConvention::MsalPython,
             },
             ring: None,
             unencrypted: false,
@@ -126,6 +130,20 @@ impl DistributedCacheBuilder {
     /// expire no earlier.
     pub fn refresh_token_lifetime(mut self, lifetime: Duration) -> Self {
         self.cfg.refresh_token_lifetime = lifetime;
+        self
+    }
+
+    /// How app-only (client-credentials) access tokens are written: their
+    /// `home_account_id`, which the MSAL libraries read differently (see
+    /// [`WriteConvention`]). Default [`WriteConvention::MsalPython`]
+    /// (`null`): found by MSAL Python, MSAL .NET, MSAL Go and this crate.
+    /// Choose [`WriteConvention::MsalNode`] (`""`) when msal-node reads the
+    /// same Redis. No single form serves MSAL Python and msal-node at once;
+    /// reads accept every form. [`WriteConvention::Mirror`] writes as
+    /// `MsalPython` here: a write is built from its token responses alone,
+    /// with no stored token to mirror.
+    pub fn write_convention(mut self, convention: WriteConvention) -> Self {
+        self.cfg.convention = convention;
         self
     }
 

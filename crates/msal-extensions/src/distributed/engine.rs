@@ -14,7 +14,7 @@ use super::l1::{self, Doc, L1};
 use super::partition::{Keys, Sub};
 use super::queue::{Queue, Queued};
 use super::{Partition, delta};
-use crate::cache::{TokenCache, unix_now};
+use crate::cache::{TokenCache, WriteConvention, unix_now};
 use crate::error::{Error, Result};
 
 /// The hook given to the builder.
@@ -31,6 +31,8 @@ pub(crate) struct Config {
     pub(crate) queue_capacity: usize,
     pub(crate) refresh_token_lifetime: Duration,
     pub(crate) max_probe_interval: Duration,
+    /// How app-only tokens' `home_account_id` is written.
+    pub(crate) convention: WriteConvention,
 }
 
 /// Whether Redis is considered reachable, and when to probe it next.

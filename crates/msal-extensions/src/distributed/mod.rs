@@ -23,7 +23,9 @@
 //!   incoming assertion for on-behalf-of. A partition is stored as a base
 //!   document (accounts, id and refresh tokens, app metadata) and one
 //!   document per resource (the access tokens for one API), each an MSAL
-//!   unified-schema cache that any MSAL can load once decrypted; a lookup
+//!   unified-schema cache that any MSAL can load once decrypted (app-only
+//!   tokens are found by the libraries the builder's `write_convention`
+//!   names: MSAL Python's form by default); a lookup
 //!   reads one resource's document however many resources the partition
 //!   has. All keys of a partition share one Redis Cluster hash tag.
 //! - **No lost updates**: each document has a version; a write merges its

@@ -50,7 +50,9 @@ impl<B: Backend> Engine<B> {
         responses: &[TokenResponse],
     ) -> Result<WriteOutcome> {
         let now = unix_now();
-        let mut all = TokenCache::new();
+        // An update holds no earlier app-only token to mirror: the builder's
+        // convention says how to write one.
+        let mut all = TokenCache::new().with_write_convention(self.cfg.convention);
         for r in responses {
             all.add_at(r, now)?;
         }
