@@ -2,7 +2,7 @@
 //! L2, compare-and-set writes with bounded retries, the outage state and the
 //! queue of writes waiting for Redis.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -512,7 +512,14 @@ impl<B: Backend> Engine<B> {
             let len = cache.serialize().len();
             Doc::new(version, cache, len, true)
         });
-        let item = Queued { partition: partition.clone(), sub: sub.clone(), key, delta, companion };
+        let item = Queued {
+            partition: partition.clone(),
+            sub: sub.clone(),
+            key,
+            delta,
+            companion,
+            failures: AtomicU32::new(0),
+        };
         match self.queue.push(item) {
             Some(queued) => {
                 Counters::bump(&self.counters.writes_queued);
@@ -529,7 +536,10 @@ impl<B: Backend> Engine<B> {
     }
 
     /// One step of the background writer: probe Redis while it is down,
-    /// else replay the oldest queued write.
+    /// else replay the oldest queued write (with the later ones to its
+    /// document). One that fails for want of time or on conflicts goes
+    /// behind the others, so one busy or slow document does not hold up
+    /// the rest of the queue; nothing is dropped for it.
     pub(crate) async fn background_step(&self) -> Step {
         if !self.is_up() {
             let due = self.health.lock().unwrap_or_else(|p| p.into_inner()).next_probe;
@@ -564,8 +574,17 @@ impl<B: Backend> Engine<B> {
                 self.l2_failed("replay queued write", &e);
                 Step::Progress
             }
-            Err(WriteErr::Deadline) | Err(WriteErr::Other(Error::ConflictRetriesExhausted { .. })) => {
-                Step::Wait(Duration::from_millis(10))
+            Err(e @ (WriteErr::Deadline | WriteErr::Other(Error::ConflictRetriesExhausted { .. }))) => {
+                let error = match &e {
+                    WriteErr::Other(e) => Some(e),
+                    _ => None,
+                };
+                self.replay_failed(&batch, error);
+                if self.queue.rotate(&item.key) {
+                    Step::Progress
+                } else {
+                    Step::Wait(Duration::from_millis(10))
+                }
             }
             Err(WriteErr::Other(e)) => {
                 self.queue.remove(&seqs);
@@ -573,6 +592,21 @@ impl<B: Backend> Engine<B> {
                 self.emit(CacheEvent::QueuedWriteFailed { partition: &item.partition, error: &e });
                 Step::Progress
             }
+        }
+    }
+
+    /// Counts a failed replay of `batch`, and reports it when one of its
+    /// writes has now failed 2, 4, 8, ... times.
+    fn replay_failed(&self, batch: &[(u64, Arc<Queued>)], error: Option<&Error>) {
+        Counters::bump(&self.counters.queued_replay_failures);
+        let failures =
+            batch.iter().map(|(_, q)| q.failures.fetch_add(1, Ordering::Relaxed) + 1).max().unwrap_or(1);
+        if failures >= 2 && failures.is_power_of_two() {
+            let partition = &batch[0].1.partition;
+            log::warn!(
+                "distributed token cache: a queued write for {partition} failed to replay {failures} times; still queued"
+            );
+            self.emit(CacheEvent::QueuedWriteRetrying { partition, failures, error });
         }
     }
 

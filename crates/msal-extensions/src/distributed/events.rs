@@ -62,6 +62,19 @@ pub enum CacheEvent<'a> {
         /// Whose tokens.
         partition: &'a Partition,
     },
+    /// Replaying a queued write failed again because its bound passed (a
+    /// slow server, or a long streak of conflicts on its document). It stays
+    /// queued, behind the other documents' writes, and is tried again.
+    /// Reported at its 2nd, 4th, 8th, ... failure; every failure is counted
+    /// in [`CacheMetrics::queued_replay_failures`].
+    QueuedWriteRetrying {
+        /// Whose tokens.
+        partition: &'a Partition,
+        /// Failed replays of this write so far.
+        failures: u32,
+        /// [`Error::ConflictRetriesExhausted`]; none when the bound passed.
+        error: Option<&'a Error>,
+    },
     /// A queued write could not be replayed and was given up, e.g. because
     /// the stored value is encrypted with a key this process lacks.
     QueuedWriteFailed {
@@ -92,6 +105,9 @@ pub struct CacheMetrics {
     pub writes_dropped: u64,
     /// Queued writes replayed into Redis.
     pub queued_replayed: u64,
+    /// Replays of queued writes that failed (bound passed, conflicts
+    /// exhausted) and were put back behind the other documents' writes.
+    pub queued_replay_failures: u64,
     /// Compare-and-set attempts that met a newer version and were retried.
     pub conflicts: u64,
     /// Failed or timed-out Redis operations.
@@ -117,6 +133,7 @@ pub(crate) struct Counters {
     pub(crate) writes_queued: AtomicU64,
     pub(crate) writes_dropped: AtomicU64,
     pub(crate) queued_replayed: AtomicU64,
+    pub(crate) queued_replay_failures: AtomicU64,
     pub(crate) conflicts: AtomicU64,
     pub(crate) l2_errors: AtomicU64,
     pub(crate) outages: AtomicU64,
@@ -138,6 +155,7 @@ impl Counters {
             writes_queued: g(&self.writes_queued),
             writes_dropped: g(&self.writes_dropped),
             queued_replayed: g(&self.queued_replayed),
+            queued_replay_failures: g(&self.queued_replay_failures),
             conflicts: g(&self.conflicts),
             l2_errors: g(&self.l2_errors),
             outages: g(&self.outages),

@@ -7,6 +7,7 @@
 //! reply (the server died after storing, before answering) is harmless.
 
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,8 @@ pub(crate) struct Queued {
     pub(crate) delta: Arc<TokenCache>,
     /// Expiry of the tokens written with it, for documents without tokens.
     pub(crate) companion: Option<i64>,
+    /// How many replays of it failed so far.
+    pub(crate) failures: AtomicU32,
 }
 
 struct State {
@@ -90,6 +93,19 @@ impl Queue {
         let s = self.lock();
         let key = &s.items.front()?.1.key;
         Some(s.items.iter().filter(|(_, q, _)| q.key == *key).map(|(seq, q, _)| (*seq, q.clone())).collect())
+    }
+
+    /// Moves every write to the document `key` behind all others, keeping
+    /// their order: after a failed replay, the other documents go first.
+    /// Returns whether another document's write is now the oldest.
+    pub(crate) fn rotate(&self, key: &str) -> bool {
+        let mut s = self.lock();
+        let (mut others, mut mine): (VecDeque<_>, VecDeque<_>) =
+            std::mem::take(&mut s.items).into_iter().partition(|(_, q, _)| q.key != key);
+        let moved = !others.is_empty();
+        others.append(&mut mine);
+        s.items = others;
+        moved
     }
 
     /// Removes the writes `seqs` (once Redis has them).
@@ -178,5 +194,43 @@ impl Queue {
             s = self.cv.wait_timeout(s, left).unwrap_or_else(|p| p.into_inner()).0;
         }
         s.items.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(key: &str) -> Queued {
+        Queued {
+            partition: Partition::app("c", "t"),
+            sub: Sub::Base,
+            key: key.to_owned(),
+            delta: Arc::new(TokenCache::new()),
+            companion: None,
+            failures: AtomicU32::new(0),
+        }
+    }
+
+    #[test]
+    fn a_failed_document_goes_behind_the_others_and_keeps_its_order() {
+        let q = Queue::new(1 << 20);
+        for k in ["a", "b", "a", "c"] {
+            q.push(item(k)).unwrap();
+        }
+        let front = |q: &Queue| {
+            q.front_batch().unwrap().iter().map(|(seq, i)| (*seq, i.key.clone())).collect::<Vec<_>>()
+        };
+        assert_eq!(front(&q), [(0, "a".to_owned()), (2, "a".to_owned())]);
+        assert!(q.rotate("a"));
+        assert_eq!(front(&q), [(1, "b".to_owned())]);
+        assert!(q.rotate("b"));
+        assert_eq!(front(&q), [(3, "c".to_owned())]);
+        assert!(q.rotate("c"));
+        assert_eq!(front(&q), [(0, "a".to_owned()), (2, "a".to_owned())], "nothing dropped, order kept");
+        assert_eq!(q.len(), 4);
+        q.remove(&[1, 3]);
+        assert!(!q.rotate("a"), "the only document left");
+        assert_eq!(front(&q), [(0, "a".to_owned()), (2, "a".to_owned())]);
     }
 }
