@@ -22,8 +22,8 @@ const ENTRY_OVERHEAD: usize = 256;
 /// One cached document.
 #[derive(Clone)]
 pub(crate) struct Doc {
-    /// The version it was read or written at; `None` when it holds writes
-    /// that have not reached Redis yet (queued during an outage).
+    /// The version it was last read or written at (`None`: never seen in
+    /// Redis). Queued writes merged in since keep it and set `dirty`.
     pub(crate) version: Option<Arc<str>>,
     pub(crate) cache: Arc<TokenCache>,
     /// When Redis last confirmed this version (or it was written).
