@@ -54,22 +54,11 @@ conformance!(dpapi, |d| Some(StoreSpec::dpapi(d.path("c.bin")).open().unwrap()))
 #[cfg(target_os = "linux")]
 conformance!(
     secret_service,
-    |d| have_secret_service(d).then(|| StoreSpec::secret_service(d.path("c.signal")).open().unwrap()),
+    |d| common::secret_service().then(|| StoreSpec::secret_service(d.path("c.signal")).open().unwrap()),
     #[ignore = "needs a Secret Service (gnome-keyring); scripts/test.sh runs it"]
 );
 #[cfg(target_os = "macos")]
 conformance!(keychain, |d| Some(StoreSpec::keychain(d.path("c.signal")).open().unwrap()));
-
-/// `true` inside `scripts/with-secret-service.sh`; else skips (fails in CI).
-#[cfg(target_os = "linux")]
-fn have_secret_service(_: &Scratch) -> bool {
-    std::env::var("WITH_SECRET_SERVICE").as_deref() == Ok("1")
-        || common::peer_missing::<()>(
-            "a Secret Service on the session bus (WITH_SECRET_SERVICE=1)",
-            "run: scripts/with-secret-service.sh cargo test -p msal-extensions --test conformance -- --include-ignored",
-        )
-        .is_some()
-}
 
 fn suite(store: Box<dyn Persistence>, dir: &Path) {
     fresh_store(&*store);

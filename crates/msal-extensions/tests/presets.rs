@@ -30,12 +30,8 @@ fn found<P: Persistence>(cache: &PersistedTokenCache<P>) -> Option<String> {
 #[test]
 #[ignore = "needs a Secret Service (gnome-keyring); scripts/test.sh runs it"]
 fn every_preset_opens_into_a_persisted_token_cache() {
-    if std::env::var("WITH_SECRET_SERVICE").as_deref() != Ok("1") {
-        return common::peer_missing(
-            "a Secret Service (WITH_SECRET_SERVICE=1)",
-            "run through scripts/test.sh",
-        )
-        .unwrap_or(());
+    if !common::secret_service() {
+        return;
     }
     let home = Scratch::new("presets-all");
     for preset in Preset::ALL {

@@ -24,18 +24,6 @@ use msal_extensions::{
 use secret_service::EncryptionType;
 use secret_service::blocking::SecretService;
 
-/// `true` when the shared Secret Service session is present; else skip (or fail in CI).
-fn have_service() -> bool {
-    if std::env::var("WITH_SECRET_SERVICE").as_deref() == Ok("1") {
-        return true;
-    }
-    common::peer_missing::<()>(
-        "a Secret Service on the session bus (WITH_SECRET_SERVICE=1)",
-        "run: scripts/with-secret-service.sh cargo test -p msal-extensions --test secret_service",
-    );
-    false
-}
-
 /// A cache payload shaped like MSAL's, unique per call.
 fn payload(tag: &str) -> String {
     format!(r#"{{"AccessToken": {{}}, "RefreshToken": {{"rt-{tag}": {{"secret": "s\u00e9cret-{tag}"}}}}}}"#)
@@ -72,7 +60,7 @@ fn schema_attr(p: &SecretServicePersistence) -> [(&str, &str); 1] {
 #[test]
 #[ignore = "needs a Secret Service (gnome-keyring); scripts/test.sh runs it"]
 fn round_trip_not_found_replace_and_signal_file() {
-    if !have_service() {
+    if !common::secret_service() {
         return;
     }
     let dir = Scratch::new("ss-roundtrip");
@@ -100,7 +88,7 @@ fn round_trip_not_found_replace_and_signal_file() {
 #[test]
 #[ignore = "needs a Secret Service (gnome-keyring); scripts/test.sh runs it"]
 fn item_is_written_like_libsecret() {
-    if !have_service() {
+    if !common::secret_service() {
         return;
     }
     let dir = Scratch::new("ss-shape");
@@ -128,7 +116,7 @@ fn item_is_written_like_libsecret() {
 #[test]
 #[ignore = "needs a Secret Service (gnome-keyring); scripts/test.sh runs it"]
 fn base64_encoding_is_written_and_both_forms_are_read() {
-    if !have_service() {
+    if !common::secret_service() {
         return;
     }
     let dir = Scratch::new("ss-b64");
@@ -151,7 +139,7 @@ fn base64_encoding_is_written_and_both_forms_are_read() {
 #[test]
 #[ignore = "needs a Secret Service (gnome-keyring); scripts/test.sh runs it"]
 fn plain_session_only_on_request_and_works() {
-    if !have_service() {
+    if !common::secret_service() {
         return;
     }
     let dir = Scratch::new("ss-plain");
@@ -169,7 +157,7 @@ fn plain_session_only_on_request_and_works() {
 #[test]
 #[ignore = "needs a Secret Service (gnome-keyring); scripts/test.sh runs it"]
 fn verify_stores_reads_and_removes_a_probe() {
-    if !have_service() {
+    if !common::secret_service() {
         return;
     }
     let dir = Scratch::new("ss-verify");
@@ -182,7 +170,7 @@ fn verify_stores_reads_and_removes_a_probe() {
 #[test]
 #[ignore = "needs a Secret Service (gnome-keyring); scripts/test.sh runs it"]
 fn one_value_is_shared_by_threads() {
-    if !have_service() {
+    if !common::secret_service() {
         return;
     }
     let dir = Scratch::new("ss-threads");
@@ -205,7 +193,7 @@ fn one_value_is_shared_by_threads() {
 #[test]
 #[ignore = "needs a Secret Service (gnome-keyring); scripts/test.sh runs it"]
 fn build_encrypted_persistence_picks_the_secret_service() {
-    if !have_service() {
+    if !common::secret_service() {
         return;
     }
     let dir = Scratch::new("ss-build");
@@ -221,7 +209,7 @@ fn build_encrypted_persistence_picks_the_secret_service() {
 #[test]
 #[ignore = "needs a Secret Service (gnome-keyring); scripts/test.sh runs it"]
 fn collections_by_alias_and_path_and_bad_names() {
-    if !have_service() {
+    if !common::secret_service() {
         return;
     }
     let dir = Scratch::new("ss-coll");
@@ -291,7 +279,7 @@ fn default_schema_matches_the_reference() {
 #[test]
 #[ignore = "needs a Secret Service and Python msal-extensions; scripts/test.sh runs it"]
 fn python_saves_rust_loads_default_schema() {
-    if !have_service() {
+    if !common::secret_service() {
         return;
     }
     let dir = Scratch::new("ss-py2rs");
@@ -311,7 +299,7 @@ fn python_saves_rust_loads_default_schema() {
 #[test]
 #[ignore = "needs a Secret Service and Python msal-extensions; scripts/test.sh runs it"]
 fn rust_saves_python_loads_default_schema() {
-    if !have_service() {
+    if !common::secret_service() {
         return;
     }
     let dir = Scratch::new("ss-rs2py");
@@ -346,7 +334,7 @@ fn msal_peer_on_libsecret(args: &[&str]) -> Option<serde_json::Value> {
 #[ignore = "needs a Secret Service and Python msal-extensions; scripts/test.sh runs it"]
 fn persisted_token_cache_is_shared_with_python_through_the_secret_service() {
     use msal_extensions::{AccessTokenQuery, PersistedTokenCache, TokenResponse};
-    if !have_service() {
+    if !common::secret_service() {
         return;
     }
     let dir = Scratch::new("ss-ptc");
@@ -389,7 +377,7 @@ fn persisted_token_cache_is_shared_with_python_through_the_secret_service() {
 #[test]
 #[ignore = "needs a Secret Service and Python msal-extensions; scripts/test.sh runs it"]
 fn custom_schema_attributes_and_label_interoperate_both_ways() {
-    if !have_service() {
+    if !common::secret_service() {
         return;
     }
     let dir = Scratch::new("ss-custom");
@@ -598,7 +586,7 @@ fn lock_default_collection(conn: &zbus::blocking::Connection) {
 
 fn daemons_available() -> bool {
     // The private daemons come from the same packages the script installs.
-    have_service()
+    common::secret_service()
 }
 
 #[test]
@@ -812,7 +800,7 @@ fn change_token_type_is_shared() {
 #[ignore = "needs a Secret Service (gnome-keyring); scripts/test.sh runs it"]
 fn a_corrupt_item_is_named_and_kept_inside_the_keyring() {
     use msal_extensions::{OnCorrupt, PersistedTokenCache};
-    if !have_service() {
+    if !common::secret_service() {
         return;
     }
     let dir = Scratch::new("ss-corrupt");

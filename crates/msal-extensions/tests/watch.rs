@@ -418,15 +418,6 @@ mod secret_service {
     use super::*;
     use msal_extensions::SecretServicePersistence;
 
-    fn have_service() -> bool {
-        std::env::var("WITH_SECRET_SERVICE").as_deref() == Ok("1")
-            || common::peer_missing::<()>(
-                "a Secret Service on the session bus (WITH_SECRET_SERVICE=1)",
-                "run: scripts/with-secret-service.sh cargo test -p msal-extensions --test watch -- --include-ignored",
-            )
-            .is_some()
-    }
-
     fn watched(
         signal: &Path,
     ) -> (Arc<PersistedTokenCache<SecretServicePersistence>>, msal_extensions::Subscription) {
@@ -438,7 +429,7 @@ mod secret_service {
     #[test]
     #[ignore = "needs gnome-keyring (scripts/with-secret-service.sh); scripts/test.sh runs it"]
     fn events_for_secret_service_writes_by_another_rust_process() {
-        if !have_service() {
+        if !common::secret_service() {
             return;
         }
         let s = Scratch::new("watch-ss-rust");
@@ -451,7 +442,7 @@ mod secret_service {
     #[test]
     #[ignore = "needs gnome-keyring and MSAL Python's LibsecretPersistence; scripts/test.sh runs it"]
     fn events_for_secret_service_writes_by_msal_python() {
-        if !have_service() {
+        if !common::secret_service() {
             return;
         }
         let Some(py) = common::python(true) else { return };

@@ -22,17 +22,6 @@ pub const SECRET_MARK: &str = "SECRETVAL";
 /// The "now" the fixtures' times are relative to.
 pub const NOW: &str = "1900000000";
 
-/// Whether a Secret Service runs on the session bus (`WITH_SECRET_SERVICE=1`,
-/// set by scripts/with-secret-service.sh); when not, fails in CI and skips loudly elsewhere.
-pub fn secret_service() -> bool {
-    std::env::var("WITH_SECRET_SERVICE").as_deref() == Ok("1")
-        || peer_missing::<()>(
-            "a Secret Service on the session bus (WITH_SECRET_SERVICE=1)",
-            "run the tests under scripts/with-secret-service.sh",
-        )
-        .is_some()
-}
-
 pub fn python() -> Option<PathBuf> {
     match std::env::var_os("MSALX_PYTHON").map(PathBuf::from) {
         Some(p) if p.exists() => Some(p),

@@ -44,6 +44,18 @@ pub fn peer_missing<T>(what: &str, how: &str) -> Option<T> {
     None
 }
 
+/// Whether a Secret Service runs on the session bus (`WITH_SECRET_SERVICE=1`,
+/// set by `scripts/with-secret-service.sh`); when not, fails in CI and skips
+/// loudly elsewhere ([`peer_missing`]).
+pub fn secret_service() -> bool {
+    std::env::var("WITH_SECRET_SERVICE").as_deref() == Ok("1")
+        || peer_missing::<()>(
+            "a Secret Service on the session bus (WITH_SECRET_SERVICE=1)",
+            "run the tests under scripts/with-secret-service.sh (scripts/test.sh does)",
+        )
+        .is_some()
+}
+
 /// The Python interpreter from `scripts/python-peers.sh` (env `MSALX_PYTHON`,
 /// or `MSALX_PYTHON_NO_PORTALOCKER` when `portalocker` is false).
 pub fn python(portalocker: bool) -> Option<PathBuf> {
