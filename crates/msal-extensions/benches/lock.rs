@@ -2,6 +2,10 @@
 //!
 //! `cargo bench --bench lock -- [--quick] [--disk DIR] [--tmpfs DIR]`
 //!
+//! Works in a fresh `msalx-bench-lock-<pid>` folder inside each DIR (default:
+//! the temp dir, and `/dev/shm`) and deletes only those: DIR itself and
+//! anything else in it are left alone.
+//!
 //! Measures, in the same shapes as the Python reference's anchor scripts:
 //! - contention: N processes x K lock-protected read-modify-write cycles of
 //!   one file (cycles/s, p50/p99 acquire wait, lost updates, overlaps), on
@@ -29,8 +33,8 @@ fn main() {
     let opt = |name: &str, default: &str| {
         args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or(default.into())
     };
-    let disk = PathBuf::from(opt("--disk", "/tmp/msalx-bench"));
-    let tmpfs = PathBuf::from(opt("--tmpfs", "/dev/shm/msalx-bench"));
+    let disk = own_folder(&PathBuf::from(opt("--disk", &std::env::temp_dir().to_string_lossy())));
+    let tmpfs = own_folder(&PathBuf::from(opt("--tmpfs", "/dev/shm")));
     println!("msal-extensions lock benchmarks (pid {}, {} cpus)", std::process::id(), cpus());
     uncontended(&disk);
     stale_lock(&disk);
@@ -52,6 +56,15 @@ fn cpus() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
+/// `msalx-bench-lock-<pid>` inside `base` (created with `base` if missing):
+/// the only folder this run deletes.
+fn own_folder(base: &Path) -> PathBuf {
+    let dir = base.join(format!("msalx-bench-lock-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}
+
+/// `dir`, emptied (always inside this run's own folder).
 fn fresh(dir: &Path) -> PathBuf {
     let _ = fs::remove_dir_all(dir);
     fs::create_dir_all(dir).unwrap();

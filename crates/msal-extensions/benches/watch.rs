@@ -1,7 +1,9 @@
 //! Change-notification benchmarks, run by `scripts/bench-watch.sh`.
 //!
 //! `cargo bench --bench watch -- [--quick] [--dir DIR]` (the dev-dependency on
-//! this crate turns the `watch` feature on for benches)
+//! this crate turns the `watch` feature on for benches). Works in a fresh
+//! `msalx-bench-watch-<pid>` folder inside DIR (default: the temp dir) and
+//! deletes only that one.
 //!
 //! - **Latency**: a peer process signs accounts in and out of the cache (one
 //!   `PersistedTokenCache` write every 20-60 ms) and prints the wall-clock
@@ -38,11 +40,14 @@ fn main() {
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let dir = args
+    let base = args
         .iter()
         .position(|a| a == "--dir")
         .and_then(|i| args.get(i + 1))
-        .map_or_else(|| PathBuf::from("/tmp/msalx-bench-watch"), PathBuf::from);
+        .map_or_else(std::env::temp_dir, PathBuf::from);
+    // Our own folder inside the one given: never delete the user's.
+    let dir = base.join(format!("msalx-bench-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     let writes = if quick { 60 } else { 300 };
     let idle = Duration::from_secs(if quick { 10 } else { 60 });
     println!(
@@ -61,6 +66,7 @@ fn cpus() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
+/// `dir`, emptied (always inside this run's own folder), and the cache path in it.
 fn fresh(dir: &Path) -> PathBuf {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
