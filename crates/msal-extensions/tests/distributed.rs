@@ -423,7 +423,8 @@ fn a_silent_server_never_holds_a_call_past_the_bound() {
     let nodes = [silent_server(), silent_server(), silent_server()];
     let app = Partition::app("client-1", "tenant-1");
     let scope = "api://x/.default";
-    let calls: [(&str, &dyn Fn(&msal_extensions::distributed::DistributedTokenCache)); 9] = [
+    type Call<'a> = (&'static str, &'a dyn Fn(&msal_extensions::distributed::DistributedTokenCache));
+    let calls: [Call<'_>; 9] = [
         ("add", &|c| drop(c.add(&app, &response(&app, scope, "tok", 3600)))),
         ("access_token", &|c| drop(c.access_token(&app, &query(&app, scope)))),
         ("refresh_token", &|c| drop(c.refresh_token(&app, "u.t", "client-1"))),
