@@ -30,7 +30,9 @@ fn worker_entry() {
 
 /// The Rust side of the workload: the same cycle as tests/py/lock_worker.py.
 fn rmw_worker(args: &[String]) {
-    let [data, k, tag, ready, result, run_ms, think_ms] = args else { panic!("bad worker args {args:?}") };
+    let [data, k, tag, ready, result, run_ms, think_ms, guard] = args else {
+        panic!("bad worker args {args:?}")
+    };
     let run = Duration::from_millis(run_ms.parse().unwrap());
     let think_ms: u64 = think_ms.parse().unwrap();
     let mut rng = u64::from(std::process::id()) | 1;
@@ -38,7 +40,7 @@ fn rmw_worker(args: &[String]) {
     let k: usize = k.parse().unwrap();
     let cache = FilePersistence::new(&data).unwrap().with_durability(Durability::ProcessCrash);
     let marker = marker_path(&data);
-    let lock = LockOptions::new().timeout(Duration::from_secs(120));
+    let lock = LockOptions::new().timeout(Duration::from_secs(120)).guard(guard == "guard");
     fs::write(ready, "").unwrap();
     io::stdin().read_line(&mut String::new()).unwrap();
     let end = Instant::now() + run;
@@ -117,12 +119,14 @@ impl Summary {
 }
 
 /// How each worker runs: at most `k` cycles, for at most `run_ms` (0: no
-/// limit), pausing a random 0..`think_ms` between cycles.
+/// limit), pausing a random 0..`think_ms` between cycles; Rust workers lock
+/// with the guard file unless `guard` is `false` (a control arm only).
 #[derive(Clone, Copy)]
 struct Plan {
     k: usize,
     run_ms: u64,
     think_ms: u64,
+    guard: bool,
 }
 
 /// Runs `plan` in each of `peers` against one file and gathers the outcome.
@@ -151,7 +155,10 @@ fn spawn(dir: &Scratch, data: &Path, peer: &Peer, i: usize, plan: Plan) -> Spawn
         .collect();
     args.extend([plan.run_ms.to_string(), plan.think_ms.to_string()]);
     let mut cmd = match peer {
-        Peer::Rust => common::worker_command("worker_entry", &[&["rmw".to_owned()], &args[..]].concat()),
+        Peer::Rust => {
+            let guard = if plan.guard { "guard" } else { "no-guard" }.to_owned();
+            common::worker_command("worker_entry", &[&["rmw".to_owned()], &args[..], &[guard]].concat())
+        }
         Peer::Python(py) => {
             let mut c = std::process::Command::new(py);
             c.arg(common::py_script("lock_worker.py")).args(&args);
@@ -188,7 +195,7 @@ fn finish(mut s: Spawned) -> BTreeMap<String, String> {
 
 fn rust_only(n: usize, k: usize) {
     let dir = Scratch::new(&format!("lockproc{n}"));
-    let summary = run_workload(&dir, &vec![Peer::Rust; n], Plan { k, run_ms: 0, think_ms: 0 });
+    let summary = run_workload(&dir, &vec![Peer::Rust; n], Plan { k, run_ms: 0, think_ms: 0, guard: true });
     summary.assert_nothing_lost(Some(n * k));
 }
 
@@ -216,11 +223,40 @@ fn rust_processes_64() {
 /// thread deletes the live lockfile over and over while 6 Rust processes
 /// run the workload: the guard every Rust holder also locks
 /// (`<lockfile>.guard`, which nobody deletes) keeps them mutually exclusive.
+///
+/// Then a control arm, shorter, runs the same workload with the guard off
+/// (`LockOptions::guard(false)`, the lockfile protocol alone) and prints what
+/// was lost, the figure docs/design.md and docs/reliability.md cite. Nothing
+/// is asserted about that count (it depends on timing); only the guarded
+/// run must lose nothing.
 #[test]
 fn rust_processes_stay_exclusive_while_a_peer_deletes_the_live_lockfile() {
+    let (summary, deleted) =
+        with_lockfile_deleter("lockdelete", Plan { k: 100_000, run_ms: 3000, think_ms: 1, guard: true });
+    eprintln!("guard on: live lockfiles deleted: {deleted}, cycles: {}", summary.total("ok"));
+    assert!(deleted > 50, "the deleter must really have deleted live lockfiles");
+    summary.assert_nothing_lost(None);
+
+    let (control, deleted) = with_lockfile_deleter(
+        "lockdelete-noguard",
+        Plan { k: 100_000, run_ms: 1500, think_ms: 1, guard: false },
+    );
+    let cycles = control.total("ok");
+    eprintln!(
+        "guard off (control, 1.5 s): live lockfiles deleted: {deleted}, cycles: {cycles}, lost updates: {}, \
+         overlaps: {}",
+        cycles.saturating_sub(control.lines.len()),
+        control.total("overlaps")
+    );
+    assert!(deleted > 0, "the control's deleter must really have deleted live lockfiles");
+}
+
+/// Runs `plan` in 6 Rust processes while a thread deletes the lockfile every
+/// 0.2 ms; returns the outcome and how many lockfiles it deleted.
+fn with_lockfile_deleter(name: &str, plan: Plan) -> (Summary, usize) {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    let dir = Scratch::new("lockdelete");
+    let dir = Scratch::new(name);
     let lockfile = dir.path("shared.txt.lockfile");
     let stop = Arc::new(AtomicBool::new(false));
     let deleted = Arc::new(AtomicUsize::new(0));
@@ -235,14 +271,10 @@ fn rust_processes_stay_exclusive_while_a_peer_deletes_the_live_lockfile() {
             }
         })
     };
-    let plan = Plan { k: 100_000, run_ms: 3000, think_ms: 1 };
     let summary = std::panic::catch_unwind(|| run_workload(&dir, &vec![Peer::Rust; 6], plan));
     stop.store(true, Ordering::Relaxed);
     deleter.join().unwrap();
-    let summary = summary.unwrap();
-    eprintln!("live lockfiles deleted: {}, cycles: {}", deleted.load(Ordering::Relaxed), summary.total("ok"));
-    assert!(deleted.load(Ordering::Relaxed) > 50, "the deleter must really have deleted live lockfiles");
-    summary.assert_nothing_lost(None);
+    (summary.unwrap(), deleted.load(Ordering::Relaxed))
 }
 
 /// Four Rust and four Python processes hammer one file for the same 3 s, so
@@ -252,7 +284,7 @@ fn mixed(portalocker: bool, expected_impl: &str) {
     let dir = Scratch::new("lockmixed");
     let peers: Vec<Peer> =
         (0..8).map(|i| if i % 2 == 0 { Peer::Rust } else { Peer::Python(py.clone()) }).collect();
-    let summary = run_workload(&dir, &peers, Plan { k: 100_000, run_ms: 3000, think_ms: 4 });
+    let summary = run_workload(&dir, &peers, Plan { k: 100_000, run_ms: 3000, think_ms: 4, guard: true });
     for w in summary.per_worker.iter().filter(|w| w["lock_impl"] != "rust") {
         assert_eq!(w["lock_impl"], expected_impl, "the Python peer used another lock than intended");
     }
