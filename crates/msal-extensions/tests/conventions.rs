@@ -148,6 +148,107 @@ fn user_entries_are_deduplicated_across_aliases_in_every_section() {
     }
 }
 
+/// A user sign-in stored as `add` stores it (every section), through `host`,
+/// at `now`, with tokens `at-{tag}` and `rt-{tag}`.
+fn signed_in(host: &str, tag: &str, now: i64) -> TokenCache {
+    let b64 = |v: &Value| common::b64url(v.to_string());
+    let claims = json!({"sub": "s", "oid": "o", "tid": "t", "preferred_username": "u@contoso.com"});
+    let body = json!({
+        "access_token": format!("at-{tag}"), "refresh_token": format!("rt-{tag}"), "expires_in": 3600,
+        "id_token": format!("{}.{}.sig", b64(&json!({"alg": "none"})), b64(&claims)),
+        "client_info": b64(&json!({"uid": "u", "utid": "t"})),
+    });
+    let r = TokenResponse::from_value("pub", ["User.Read"], &format!("https://{host}/t"), body).unwrap();
+    let mut c = TokenCache::new();
+    c.add_at(&r, now).unwrap();
+    c
+}
+
+/// Every section of `c` as (environment, secret or "") per entry.
+fn entries_by_section(c: &TokenCache) -> Vec<(String, Vec<(String, String)>)> {
+    let doc: Value = serde_json::from_str(&c.serialize()).unwrap();
+    ["AccessToken", "RefreshToken", "IdToken", "Account", "AppMetadata"]
+        .iter()
+        .map(|&section| {
+            let entries = doc.get(section).and_then(Value::as_object).cloned().unwrap_or_default();
+            let v = entries
+                .values()
+                .map(|e| {
+                    let s = |f: &str| e.get(f).and_then(Value::as_str).unwrap_or("").to_owned();
+                    (s("environment"), if section == "IdToken" { String::new() } else { s("secret") })
+                })
+                .collect();
+            (section.to_owned(), v)
+        })
+        .collect()
+}
+
+/// `TokenCache::merge` (msal-cache import, migrate --merge) goes by identity
+/// as `add` does: the same token under two aliases of one cloud (msal-node
+/// writes `login.windows.net`, MSAL Python `login.microsoftonline.com`) ends
+/// as one entry, the newer, whichever side holds it and whichever alias it
+/// is under; entries without a time stay as they are here.
+#[test]
+fn merge_keeps_one_entry_per_identity_across_aliases_the_newer_token_winning() {
+    const NODE: &str = "login.windows.net";
+    const PY: &str = "login.microsoftonline.com";
+    let q = AccessTokenQuery::new("pub", ["User.Read"]).account("u.t").environment(PY).at_time(300);
+    for (here_host, other_host) in [(NODE, PY), (PY, NODE)] {
+        // The newer token merged in replaces the older one under the other alias.
+        let mut here = signed_in(here_host, "old", 100);
+        // Two searches build the scope index, which the merge must keep right.
+        assert!(here.access_token(&q).is_some() && here.access_token(&q).is_some());
+        let n = here.merge(&signed_in(other_host, "new", 200));
+        assert_eq!((n.added, n.replaced, n.kept), (0, 2, 3), "{here_host} <- {other_host}: {n:?}");
+        let got = entries_by_section(&here);
+        let one = |env: &str, secret: &str| vec![(env.to_owned(), secret.to_owned())];
+        assert_eq!(
+            got,
+            [
+                ("AccessToken".to_owned(), one(other_host, "at-new")),
+                ("RefreshToken".to_owned(), one(other_host, "rt-new")),
+                ("IdToken".to_owned(), one(here_host, "")),
+                ("Account".to_owned(), one(here_host, "")),
+                ("AppMetadata".to_owned(), one(here_host, "")),
+            ],
+            "{here_host} <- {other_host}"
+        );
+        assert_eq!(here.access_token(&q).unwrap().secret.as_ref().unwrap().expose(), "at-new");
+        assert_eq!(here.refresh_tokens().count(), 1);
+
+        // The older token merged in changes nothing: the newer one stays.
+        let mut here = signed_in(here_host, "new", 200);
+        let before = here.serialize();
+        let n = here.merge(&signed_in(other_host, "old", 100));
+        assert_eq!((n.added, n.replaced, n.kept), (0, 0, 5), "{here_host} <- {other_host}: {n:?}");
+        assert!(!n.changed());
+        assert_eq!(here.serialize(), before, "{here_host} <- {other_host}");
+        assert_eq!(here.access_token(&q).unwrap().secret.as_ref().unwrap().expose(), "at-new");
+    }
+}
+
+/// Duplicates within the cache merged in (the same token under two aliases)
+/// also end as one entry, the newer; another cloud is another identity.
+#[test]
+fn merge_collapses_the_other_caches_alias_duplicates_and_keeps_other_clouds() {
+    let mut other = cache_with(vec![
+        foreign_app_token("login.windows.net", "c", Some(json!("")), 30),
+        foreign_app_token("login.microsoftonline.com", "c", Some(json!("")), 20),
+        foreign_app_token("login.microsoftonline.us", "c", Some(json!("")), 10),
+    ]);
+    let mut here = TokenCache::new();
+    let n = here.merge(&other);
+    assert_eq!((n.added, n.replaced, n.kept), (2, 0, 1), "{n:?}");
+    let envs: Vec<_> = here.access_tokens().map(|(_, at)| at.environment.clone().unwrap()).collect();
+    assert_eq!(envs, ["login.windows.net", "login.microsoftonline.us"]);
+    // An app-only token merged into a cache holding it under another alias, newer.
+    other = cache_with(vec![foreign_app_token("sts.windows.net", "c", Some(json!("")), 40)]);
+    let n = here.merge(&other);
+    assert_eq!((n.added, n.replaced, n.kept), (0, 1, 0), "{n:?}");
+    let envs: Vec<_> = here.access_tokens().map(|(_, at)| at.environment.clone().unwrap()).collect();
+    assert_eq!(envs, ["login.microsoftonline.us", "sts.windows.net"]);
+}
+
 #[test]
 fn persisted_cache_applies_its_convention_after_every_reload() {
     let s = common::Scratch::new("conv-persisted");

@@ -6,7 +6,6 @@ use std::fmt;
 use serde_json::{Map, Value, json};
 
 use super::jwt;
-use super::merge::{newer_access_token, newer_refresh_token};
 use super::model::{AccessToken, Account, AppMetadata, EntryFields, IdToken, Lazy, RefreshToken};
 use super::{Section, TokenCache};
 use crate::error::{Error, Result};
@@ -432,7 +431,7 @@ pub(crate) fn same_target(a: &Option<String>, b: &Option<String>) -> bool {
     super::unique_scopes(a.as_deref().unwrap_or("")) == super::unique_scopes(b.as_deref().unwrap_or(""))
 }
 
-fn same_at(a: &AccessToken, b: &AccessToken) -> bool {
+pub(super) fn same_at(a: &AccessToken, b: &AccessToken) -> bool {
     same(&a.home_account_id, &b.home_account_id)
         && same_env(&a.environment, &b.environment)
         && same(&a.client_id, &b.client_id)
@@ -443,7 +442,7 @@ fn same_at(a: &AccessToken, b: &AccessToken) -> bool {
 
 /// Whether a stored refresh token has the identity of `new` (account,
 /// environment, client, scopes), read from its fields without parsing it.
-fn same_rt(stored: &Lazy<RefreshToken>, new: &RefreshToken) -> bool {
+pub(super) fn same_rt(stored: &Lazy<RefreshToken>, new: &RefreshToken) -> bool {
     let field = |name| stored.str_field(name);
     let same_str = |name, want: &Option<String>| {
         field(name).as_deref().unwrap_or("").eq_ignore_ascii_case(want.as_deref().unwrap_or(""))
@@ -458,58 +457,91 @@ fn same_rt(stored: &Lazy<RefreshToken>, new: &RefreshToken) -> bool {
             == super::unique_scopes(new.target.as_deref().unwrap_or(""))
 }
 
-fn same_idt(a: &IdToken, b: &IdToken) -> bool {
+pub(super) fn same_idt(a: &IdToken, b: &IdToken) -> bool {
     same(&a.home_account_id, &b.home_account_id)
         && same_env(&a.environment, &b.environment)
         && same(&a.client_id, &b.client_id)
         && same(&a.realm, &b.realm)
 }
 
-fn same_account(a: &Account, b: &Account) -> bool {
+pub(super) fn same_account(a: &Account, b: &Account) -> bool {
     same(&a.home_account_id, &b.home_account_id)
         && same_env(&a.environment, &b.environment)
         && same(&a.realm, &b.realm)
 }
 
-fn same_app(a: &AppMetadata, b: &AppMetadata) -> bool {
+pub(super) fn same_app(a: &AppMetadata, b: &AppMetadata) -> bool {
     same_env(&a.environment, &b.environment) && same(&a.client_id, &b.client_id)
 }
 
-/// Stores `entry` under `key`, first removing entries with the same identity
-/// stored under other keys. Returns `(position, moved)`: `moved` is `true`
-/// when removals shifted positions.
-pub(crate) fn upsert<E>(
-    section: &mut Section<E>,
-    key: String,
-    entry: E,
-    same: fn(&E, &E) -> bool,
-) -> (usize, bool) {
-    let before = section.len();
-    section.retain(|k, e| *k == key || !same(e, &entry));
-    let moved = section.len() != before;
-    let (pos, _) = section.insert_full(key, entry);
-    (pos, moved)
+/// Whether an entry names its cloud. An entry without an `environment`
+/// belongs to no cloud and is found by no MSAL library's lookup, so it is
+/// nobody's duplicate: such entries are told apart by their keys only
+/// (treating them all as one identity would collapse unrelated entries).
+pub(super) fn identified(environment: Option<&str>) -> bool {
+    environment.is_some_and(|e| !e.is_empty())
 }
 
-/// Like [`upsert`], but first carries over the extra fields of the entry
-/// being replaced (other SDKs' account and app data such as .NET's
-/// `wam_account_ids`), unless the new entry sets them. Credentials are not
-/// merged: an old token's extras (a key id, .NET's `ext`) describe that token only.
-fn upsert_merged<E: EntryFields>(
+/// Positions in `section`, ascending, of the entries that hold what `entry`
+/// under `key` is: the entry stored under `key` and, when `entry` names its
+/// cloud, every entry with its identity (`same`) under another key, whatever
+/// alias of that cloud it was stored under.
+pub(super) fn holders<E, N>(
+    section: &Section<E>,
+    key: &str,
+    entry: &N,
+    identified: bool,
+    same: impl Fn(&E, &N) -> bool,
+) -> Vec<usize> {
+    let at_key = section.get_index_of(key);
+    if !identified {
+        return at_key.into_iter().collect();
+    }
+    let same_identity = |(p, (_, e)): &(usize, (&String, &E))| Some(*p) == at_key || same(e, entry);
+    section.iter().enumerate().filter(same_identity).map(|(p, _)| p).collect()
+}
+
+/// Stores `entry` under `key`, removing the entries at `holders` (from
+/// [`holders`]) stored under other keys; an entry already under `key` is
+/// replaced in place. With `carry`, first carries the extra fields of the
+/// entry being replaced (the one under `key`, else the first holder) into
+/// `entry` (see [`carry_extras`]). Returns `true` when removals shifted
+/// positions.
+pub(super) fn put<E>(
     section: &mut Section<E>,
     key: String,
     mut entry: E,
-    same: fn(&E, &E) -> bool,
-) {
-    let old = section.get(&key).or_else(|| section.values().find(|e| same(e, &entry)));
-    if let Some(old) = old {
-        for (k, v) in old.extra() {
-            if !entry.has_known(k) && !entry.extra().contains_key(k) {
-                entry.extra_mut().insert(k.clone(), v.clone());
-            }
+    holders: &[usize],
+    carry: Option<fn(&mut E, &E)>,
+) -> bool {
+    if let Some(carry) = carry {
+        let old =
+            section.get(&key).or_else(|| holders.first().and_then(|&p| section.get_index(p)).map(|(_, e)| e));
+        if let Some(old) = old {
+            carry(&mut entry, old);
         }
     }
-    upsert(section, key, entry, same);
+    let mut moved = false;
+    for &p in holders.iter().rev() {
+        if section.get_index(p).is_some_and(|(k, _)| *k != key) {
+            section.shift_remove_index(p);
+            moved = true;
+        }
+    }
+    section.insert(key, entry);
+    moved
+}
+
+/// Carries over the extra fields of the entry being replaced (other SDKs'
+/// account and app data such as .NET's `wam_account_ids`), unless the new
+/// entry sets them. Only for accounts and app metadata: credentials are not
+/// merged, an old token's extras (a key id, .NET's `ext`) describe that token only.
+pub(super) fn carry_extras<E: EntryFields>(entry: &mut E, old: &E) {
+    for (k, v) in old.extra() {
+        if !entry.has_known(k) && !entry.extra().contains_key(k) {
+            entry.extra_mut().insert(k.clone(), v.clone());
+        }
+    }
 }
 
 impl TokenCache {
@@ -548,106 +580,85 @@ impl TokenCache {
             self.upsert_access_token(at);
         }
         if let Some(a) = p.account {
-            upsert_merged(&mut self.accounts, account_key(&a), a, same_account);
+            let (key, ident) = (account_key(&a), identified(a.environment.as_deref()));
+            let h = holders(&self.accounts, &key, &a, ident, same_account);
+            put(&mut self.accounts, key, a, &h, Some(carry_extras));
         }
         if let Some(i) = p.idt {
-            upsert(&mut self.id_tokens, idt_key(&i), i, same_idt);
+            let (key, ident) = (idt_key(&i), identified(i.environment.as_deref()));
+            let h = holders(&self.id_tokens, &key, &i, ident, same_idt);
+            put(&mut self.id_tokens, key, i, &h, None);
         }
         if let Some(r) = p.rt {
-            self.upsert_refresh_token(r);
+            let key = rt_key(&r);
+            let h = self.rt_holders(&key, &r);
+            put(&mut self.refresh_tokens, key, Lazy::new(r), &h, None);
         }
-        upsert_merged(&mut self.app_metadata, app_key(&p.app), p.app, same_app);
+        let (key, ident) = (app_key(&p.app), identified(p.app.environment.as_deref()));
+        let h = holders(&self.app_metadata, &key, &p.app, ident, same_app);
+        put(&mut self.app_metadata, key, p.app, &h, Some(carry_extras));
         Ok(())
     }
 
-    /// Stores every entry of `from` as [`add_at`](Self::add_at) stores the
-    /// entries of a response (each replaces the entry with the same
-    /// identity), skipping entries already stored unchanged under the same
-    /// key, and access and refresh tokens older than the one stored under
-    /// the same key (as [`merge`](Self::merge) compares them: `cached_at`,
-    /// `last_modification_time`; of two equally old, `from`'s wins). Returns
-    /// whether anything changed. The distributed cache merges every write
-    /// into the newest version of a document with this, so a write replayed
-    /// late (queued during an outage, retried after a conflict) never
-    /// replaces a token another process refreshed meanwhile.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    pub(crate) fn merge_entries(&mut self, from: &TokenCache) -> bool {
-        let mut changed = false;
-        for at in from.access_tokens.values() {
-            match self.access_tokens.get(&at_key(at)) {
-                Some(e) if **e == **at || newer_access_token(e, at) => {}
-                _ => {
-                    self.upsert_access_token(AccessToken::clone(at));
-                    changed = true;
-                }
-            }
-        }
-        for rt in from.refresh_tokens.values() {
-            match self.refresh_tokens.get(&rt_key(rt)) {
-                Some(e) if **e == **rt || newer_refresh_token(e, rt) => {}
-                _ => {
-                    self.upsert_refresh_token(RefreshToken::clone(rt));
-                    changed = true;
-                }
-            }
-        }
-        for a in from.accounts.values() {
-            if self.accounts.get(&account_key(a)) != Some(a) {
-                upsert_merged(&mut self.accounts, account_key(a), a.clone(), same_account);
-                changed = true;
-            }
-        }
-        for i in from.id_tokens.values() {
-            if self.id_tokens.get(&idt_key(i)) != Some(i) {
-                upsert(&mut self.id_tokens, idt_key(i), i.clone(), same_idt);
-                changed = true;
-            }
-        }
-        for m in from.app_metadata.values() {
-            if self.app_metadata.get(&app_key(m)) != Some(m) {
-                upsert_merged(&mut self.app_metadata, app_key(m), m.clone(), same_app);
-                changed = true;
-            }
-        }
-        changed
+    /// Positions of the refresh tokens holding `rt`'s identity or stored
+    /// under `key` (see [`holders`]), read without parsing them.
+    pub(super) fn rt_holders(&self, key: &str, rt: &RefreshToken) -> Vec<usize> {
+        holders(&self.refresh_tokens, key, rt, identified(rt.environment.as_deref()), same_rt)
     }
 
-    /// Stores an access token under MSAL Python's key, removing entries with
-    /// the same identity under other keys. Only entries sharing the new
-    /// token's first scope can have its identity, so the scope index narrows
-    /// the search and untouched entries stay unparsed.
-    /// Stores a refresh token under MSAL Python's key, removing entries with
-    /// the same identity under other keys.
-    fn upsert_refresh_token(&mut self, rt: RefreshToken) {
-        let key = rt_key(&rt);
-        self.refresh_tokens.retain(|k, e| *k == key || !same_rt(e, &rt));
-        self.refresh_tokens.insert(key, Lazy::new(rt));
-    }
-
-    pub(crate) fn upsert_access_token(&mut self, at: AccessToken) {
-        let key = at_key(&at);
+    /// Positions of the access tokens holding `at`'s identity or stored
+    /// under `key` (see [`holders`]). Only entries sharing the token's first
+    /// scope can have its identity, so the scope index narrows the search
+    /// and untouched entries stay unparsed.
+    pub(super) fn at_holders(&self, key: &str, at: &AccessToken) -> Vec<usize> {
+        let at_key = self.access_tokens.get_index_of(key);
+        if !identified(at.environment.as_deref()) {
+            return at_key.into_iter().collect();
+        }
         let first =
             at.target.as_deref().and_then(|t| t.split_whitespace().next()).map(str::to_ascii_lowercase);
         let candidates: Vec<usize> = match &first {
             Some(f) => self.scope_index().get(f).cloned().unwrap_or_default(),
             None => (0..self.access_tokens.len()).collect(),
         };
-        let mut dupes: Vec<usize> = candidates
+        let mut v: Vec<usize> = candidates
             .into_iter()
-            .filter(|&p| self.access_tokens.get_index(p).is_some_and(|(k, e)| *k != key && same_at(e, &at)))
+            .filter(|&p| {
+                Some(p) != at_key && self.access_tokens.get_index(p).is_some_and(|(_, e)| same_at(e, at))
+            })
+            .chain(at_key)
             .collect();
-        dupes.sort_unstable();
-        for &p in dupes.iter().rev() {
-            self.access_tokens.shift_remove_index(p);
+        v.sort_unstable();
+        v
+    }
+
+    /// Stores an access token under `key`, removing the entries at `holders`
+    /// (from [`at_holders`](Self::at_holders)) under other keys, and keeps
+    /// the scope index right.
+    pub(super) fn put_access_token(&mut self, key: String, at: Lazy<AccessToken>, holders: &[usize]) {
+        let scopes =
+            |e: &Lazy<AccessToken>| super::unique_scopes(e.str_field("target").as_deref().unwrap_or(""));
+        let replaced_scopes = self.access_tokens.get(&key).map(scopes);
+        let new_scopes = replaced_scopes.as_ref().map(|_| scopes(&at));
+        let moved = put(&mut self.access_tokens, key.clone(), at, holders, None);
+        match replaced_scopes {
+            _ if moved => self.invalidate_index(),
+            None => {
+                let pos = self.access_tokens.len() - 1;
+                self.index_appended(pos);
+            }
+            // Replaced in place: the index holds the position under the old scopes.
+            Some(old) if new_scopes.as_ref() != Some(&old) => self.invalidate_index(),
+            Some(_) => {}
         }
-        if !dupes.is_empty() {
-            self.invalidate_index();
-        }
-        let (pos, old) = self.access_tokens.insert_full(key, super::model::Lazy::new(at));
-        // A replacement in place has the same key, hence the same scopes.
-        if old.is_none() {
-            self.index_appended(pos);
-        }
+    }
+
+    /// Stores an access token under MSAL Python's key, removing the entries
+    /// with the same identity under other keys and other aliases.
+    pub(crate) fn upsert_access_token(&mut self, at: AccessToken) {
+        let key = at_key(&at);
+        let holders = self.at_holders(&key, &at);
+        self.put_access_token(key, Lazy::new(at), &holders);
     }
 }
 
@@ -704,6 +715,34 @@ mod tests {
         let mut stored = at("first", 200);
         assert!(stored.merge_entries(&new));
         assert_eq!(secrets(&stored), ["at-new", "rt-new"]);
+    }
+
+    /// The same for a token stored under another alias of the cloud: an
+    /// older write under `login.microsoftonline.com` does not replace the
+    /// newer token under `login.windows.net`; a newer one replaces it, leaving one.
+    #[test]
+    fn merge_entries_compares_age_across_aliases() {
+        let at = |host: &str, secret: &str, now: i64| {
+            let body = format!(r#"{{"access_token":"at-{secret}","expires_in":3600}}"#);
+            let r = TokenResponse::new("c", ["User.Read"], &format!("https://{host}/t"), &body).unwrap();
+            let mut c = TokenCache::new();
+            c.add_at(&r, now).unwrap();
+            c
+        };
+        let secrets = |c: &TokenCache| {
+            c.access_tokens().map(|(_, t)| t.secret.as_ref().unwrap().expose().to_owned()).collect::<Vec<_>>()
+        };
+        // (Its app metadata, which has no time, is the later write's: that may move.)
+        let mut stored = at("login.windows.net", "new", 200);
+        stored.merge_entries(&at("login.microsoftonline.com", "old", 100));
+        assert_eq!(secrets(&stored), ["at-new"]);
+        assert_eq!(
+            stored.access_tokens().next().unwrap().1.environment.as_deref(),
+            Some("login.windows.net")
+        );
+        let mut stored = at("login.windows.net", "old", 100);
+        assert!(stored.merge_entries(&at("login.microsoftonline.com", "new", 200)));
+        assert_eq!(secrets(&stored), ["at-new"]);
     }
 
     #[test]

@@ -328,10 +328,11 @@ impl TokenCache {
     /// Records a newly appended access token in the index, if one is built.
     pub(crate) fn index_appended(&mut self, pos: usize) {
         let Some(ix) = self.scope_index.get_mut() else { return };
-        let Some(target) = self.access_tokens.get_index(pos).and_then(|(_, at)| at.target.as_deref()) else {
+        let Some(target) = self.access_tokens.get_index(pos).and_then(|(_, at)| at.str_field("target"))
+        else {
             return;
         };
-        for scope in unique_scopes(target) {
+        for scope in unique_scopes(&target) {
             ix.entry(scope).or_default().push(pos);
         }
     }
