@@ -97,9 +97,9 @@ pub struct ImportArgs {
 }
 
 /// `msal-cache import`: merges the file into the cache under the lock, as
-/// `migrate --merge` does ([`TokenCache::merge`]): an entry whose key the
-/// cache lacks is added, one it holds is replaced only by a newer version,
-/// nothing is removed, and a `null` section changes nothing.
+/// `migrate --merge` does ([`TokenCache::merge`]): a token the cache lacks
+/// (under any host alias of its cloud) is added, one it holds is replaced only
+/// by a newer version, nothing is removed, and a `null` section changes nothing.
 pub fn import(args: &ImportArgs, out: &mut impl Write) -> BoxResult<Outcome> {
     let src = args.source.resolve()?;
     let incoming = read_import(&args.file)?;
