@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
+use msal_extensions::Secret;
 
 /// The current time in unix seconds; `MSAL_CACHE_NOW` overrides it so that
 /// test snapshots of relative times ("in 42 min") are reproducible.
@@ -19,12 +19,10 @@ pub fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-/// A short, one-way fingerprint of a secret: `sha256:` and 8 hex digits.
-/// Enough to tell two tokens apart or match one against a log; useless to
-/// recover the token.
+/// A short, one-way fingerprint of a secret: the library's
+/// [`Secret::fingerprint`], the one format the tool shows.
 pub fn fingerprint(secret: &str) -> String {
-    let d = Sha256::digest(secret.as_bytes());
-    format!("sha256:{:02x}{:02x}{:02x}{:02x}", d[0], d[1], d[2], d[3])
+    Secret::new(secret).fingerprint()
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SSZ` (UTC).

@@ -39,6 +39,21 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// A short, one-way fingerprint: `sha256:` and the first 8 hex digits of
+    /// the SHA-256 of the secret. Enough to tell two tokens apart or match one
+    /// against a log; useless to recover the token. The CLI and the
+    /// distributed cache's listings show secrets only this way.
+    ///
+    /// ```
+    /// # use msal_extensions::Secret;
+    /// assert_eq!(Secret::new("abc").fingerprint(), "sha256:ba7816bf");
+    /// ```
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest as _;
+        let d = sha2::Sha256::digest(self.0.as_bytes());
+        format!("sha256:{:02x}{:02x}{:02x}{:02x}", d[0], d[1], d[2], d[3])
+    }
 }
 
 impl fmt::Debug for Secret {

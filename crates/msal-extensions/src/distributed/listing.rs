@@ -3,10 +3,8 @@
 
 use std::fmt;
 
-use sha2::{Digest, Sha256};
-
-use super::partition::{Sub, hex};
-use crate::cache::TokenCache;
+use super::partition::Sub;
+use crate::cache::{Secret, TokenCache};
 
 /// The kind of an MSAL cache entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,11 +66,6 @@ impl fmt::Debug for EntryInfo {
     }
 }
 
-/// A short, one-way fingerprint of a secret (the CLI's format).
-pub(crate) fn fingerprint(secret: &str) -> String {
-    format!("sha256:{}", &hex(&Sha256::digest(secret.as_bytes()))[..8])
-}
-
 impl EntryInfo {
     fn new(kind: EntryKind) -> Self {
         EntryInfo {
@@ -106,7 +99,7 @@ pub(crate) fn entries(sub: &Sub, doc: &TokenCache, out: &mut Vec<EntryInfo>) {
             realm: at.realm.clone(),
             target: at.target.clone(),
             expires_on: at.expires_on,
-            fingerprint: at.secret.as_ref().map(|s| fingerprint(s.expose())),
+            fingerprint: at.secret.as_ref().map(Secret::fingerprint),
             ..EntryInfo::new(EntryKind::AccessToken)
         });
     }
@@ -117,7 +110,7 @@ pub(crate) fn entries(sub: &Sub, doc: &TokenCache, out: &mut Vec<EntryInfo>) {
             environment: rt.environment.clone(),
             target: rt.target.clone(),
             family_id: rt.family_id.clone(),
-            fingerprint: rt.secret.as_ref().map(|s| fingerprint(s.expose())),
+            fingerprint: rt.secret.as_ref().map(Secret::fingerprint),
             ..EntryInfo::new(EntryKind::RefreshToken)
         });
     }
@@ -127,7 +120,7 @@ pub(crate) fn entries(sub: &Sub, doc: &TokenCache, out: &mut Vec<EntryInfo>) {
             home_account_id: it.home_account_id.clone(),
             environment: it.environment.clone(),
             realm: it.realm.clone(),
-            fingerprint: it.secret.as_ref().map(|s| fingerprint(s.expose())),
+            fingerprint: it.secret.as_ref().map(Secret::fingerprint),
             ..EntryInfo::new(EntryKind::IdToken)
         });
     }
@@ -155,6 +148,6 @@ mod tests {
 
     #[test]
     fn fingerprints_match_the_cli() {
-        assert_eq!(fingerprint("abc"), "sha256:ba7816bf");
+        assert_eq!(Secret::new("abc").fingerprint(), "sha256:ba7816bf");
     }
 }
